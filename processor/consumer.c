@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* consumer: Kafka input — consumer group, dead-letter producer, offsets recorded in Redis and committed to Kafka. */
+#include "consumer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "tstamp.h"
+
+/*
+ * Offsets and the exactly-once effect
+ *
+ * The next offset of every partition is written to Redis inside the same
+ * MULTI/EXEC as the aggregates of the messages before it (store.c), so Redis
+ * always holds aggregates and offsets that agree. When a partition is
+ * assigned, consumption starts at the offset Redis recorded (falling back to
+ * the group's committed offset, then auto.offset.reset, for a partition
+ * Redis has never seen). Kafka commits happen after each applied flush only
+ * so that lag tooling works; they are never the source of truth. Before a
+ * flush records an offset, every dead-letter message before it has been
+ * delivered (rd_kafka_flush), so rejected messages are not lost either.
+ *
+ * On a revoke the pending state is flushed first, so the next owner starts
+ * exactly where this instance stopped.
+ */
+
+#define POLL_MS 100
+#define MEMBER_MAX 300
+
+struct part_state {
+    char topic[256];
+    int32_t partition;
+    char member[MEMBER_MAX]; /* "topic/partition" */
+    struct partition *pipe_part;
+    int64_t next_offset; /* -1: nothing consumed since assignment */
+};
+
+struct consumer {
+    const struct config *cfg;
+    struct engine *engine;
+    rd_kafka_t *rk;  /* consumer */
+    rd_kafka_t *dlq; /* dead-letter producer */
+    char offsets_key[512];
+    struct part_state *parts;
+    size_t n_parts, cap_parts;
+    bool paused;
+    uint64_t dlq_failed;
+    struct log_limit reject_limit, kafka_limit, dlq_limit;
+};
+
+/* ---- configuration ---- */
+
+/* Properties that only a consumer understands; the dead-letter producer
+ * skips them instead of warning about each. */
+static bool consumer_only(const char *key)
+{
+    static const char *const prefixes[] = {
+        "group.", "partition.assignment", "enable.auto.", "auto.offset",
+        "auto.commit", "session.timeout", "heartbeat.", "max.poll",
+        "fetch.", "isolation.", "enable.partition.eof", "check.crcs",
+        "queued.", "consume.", "coordinator.",
+    };
+
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+                    char *errstr, size_t errstr_size)
+{
+    char err[256];
+
+    if (rd_kafka_conf_set(conf, key, value, err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "kafka: %s: %s", key, err);
+        return -1;
+    }
+    return 0;
+}
+
+static rd_kafka_conf_t *make_conf(const struct config *cfg, bool consumer,
+                                  char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        const struct config_pair *p = &cfg->kafka[i];
+        if (!consumer && consumer_only(p->key)) {
+            continue;
+        }
+        if (conf_set(conf, p->key, p->value, errstr, errstr_size) < 0) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    if (consumer &&
+        ((config_kafka(cfg, "partition.assignment.strategy") == NULL &&
+          conf_set(conf, "partition.assignment.strategy", "cooperative-sticky",
+                   errstr, errstr_size) < 0) ||
+         conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) <
+             0 ||
+         conf_set(conf, "enable.auto.offset.store", "false", errstr,
+                  errstr_size) < 0)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+/* ---- partitions ---- */
+
+static struct part_state *find_part(struct consumer *c, const char *topic,
+                                    int32_t partition)
+{
+    for (size_t i = 0; i < c->n_parts; i++) {
+        if (c->parts[i].partition == partition &&
+            strcmp(c->parts[i].topic, topic) == 0) {
+            return &c->parts[i];
+        }
+    }
+    return NULL;
+}
+
+static struct part_state *add_part(struct consumer *c, const char *topic,
+                                   int32_t partition)
+{
+    struct part_state *ps;
+
+    if (c->n_parts == c->cap_parts) {
+        size_t ncap = c->cap_parts ? c->cap_parts * 2 : 16;
+        struct part_state *p = realloc(c->parts, ncap * sizeof(*p));
+        if (p == NULL) {
+            return NULL;
+        }
+        c->parts = p;
+        c->cap_parts = ncap;
+    }
+    ps = &c->parts[c->n_parts];
+    memset(ps, 0, sizeof(*ps));
+    snprintf(ps->topic, sizeof(ps->topic), "%s", topic);
+    ps->partition = partition;
+    snprintf(ps->member, sizeof(ps->member), "%s/%d", topic, (int)partition);
+    ps->next_offset = -1;
+    ps->pipe_part = pipeline_partition(engine_pipeline(c->engine), ps->member);
+    if (ps->pipe_part == NULL) {
+        return NULL;
+    }
+    c->n_parts++;
+    return ps;
+}
+
+static void remove_part(struct consumer *c, struct part_state *ps)
+{
+    pipeline_partition_drop(engine_pipeline(c->engine), ps->pipe_part);
+    *ps = c->parts[--c->n_parts];
+}
+
+/* ---- flush and commit ---- */
+
+/* Waits for every dead-letter message to be delivered. */
+static int drain_dlq(struct consumer *c)
+{
+    rd_kafka_resp_err_t err = rd_kafka_flush(c->dlq, 10000);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
+                    "dead-letter messages not delivered yet: %s; flush "
+                    "postponed",
+                    rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
+static void commit_kafka(struct consumer *c)
+{
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new((int)c->n_parts);
+
+    for (size_t i = 0; i < c->n_parts; i++) {
+        if (c->parts[i].next_offset >= 0) {
+            rd_kafka_topic_partition_list_add(l, c->parts[i].topic,
+                                              c->parts[i].partition)
+                ->offset = c->parts[i].next_offset;
+        }
+    }
+    if (l->cnt > 0) {
+        rd_kafka_commit(c->rk, l, 1 /* async */);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static int flush(struct consumer *c)
+{
+    struct store_offset *offs = NULL;
+    size_t n = 0;
+    int rc;
+
+    if (drain_dlq(c) < 0) {
+        return -1;
+    }
+    if (c->n_parts > 0 && (offs = calloc(c->n_parts, sizeof(*offs))) == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_parts; i++) {
+        if (c->parts[i].next_offset >= 0) {
+            offs[n].member = c->parts[i].member;
+            offs[n++].next = c->parts[i].next_offset;
+        }
+    }
+    rc = engine_flush(c->engine, offs, n, c->offsets_key, tstamp_now_ms());
+    free(offs);
+    if (rc == 0) {
+        commit_kafka(c);
+    }
+    return rc;
+}
+
+/* ---- rebalance ---- */
+
+/* Sets each partition's start to the offset Redis recorded, waiting for
+ * Redis if it is down: starting anywhere else could count twice. */
+static void resume_offsets(struct consumer *c,
+                           rd_kafka_topic_partition_list_t *parts)
+{
+    const char **members = calloc((size_t)parts->cnt + 1, sizeof(*members));
+    int64_t *next = calloc((size_t)parts->cnt + 1, sizeof(*next));
+    char err[512];
+    int64_t backoff = 250;
+
+    for (int i = 0; members && next && i < parts->cnt; i++) {
+        struct part_state *ps = find_part(c, parts->elems[i].topic,
+                                          parts->elems[i].partition);
+        members[i] = ps ? ps->member : "";
+    }
+    while (members && next &&
+           store_read_offsets(engine_store(c->engine), c->offsets_key, members,
+                              (size_t)parts->cnt, next, err, sizeof(err)) < 0) {
+        struct timespec ts = {(time_t)(backoff / 1000),
+                              (long)(backoff % 1000) * 1000000};
+        log_limited(&c->kafka_limit, LOG_ERROR, "consumer",
+                    "cannot read recorded offsets, waiting for Redis: %s", err);
+        nanosleep(&ts, NULL); /* retry backoff */
+        backoff = backoff < 8000 ? backoff * 2 : backoff;
+    }
+    for (int i = 0; members && next && i < parts->cnt; i++) {
+        parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_INVALID;
+        log_msg(LOG_INFO, "consumer", "assigned %s starting at %s%lld",
+                members[i], next[i] >= 0 ? "recorded offset " : "committed/reset ",
+                (long long)(next[i] >= 0 ? next[i] : -1));
+    }
+    free(members);
+    free(next);
+}
+
+static void on_assign(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (find_part(c, tp->topic, tp->partition) == NULL &&
+            add_part(c, tp->topic, tp->partition) == NULL) {
+            log_msg(LOG_ERROR, "consumer", "out of memory on assignment");
+        }
+    }
+    resume_offsets(c, parts);
+}
+
+static void on_revoke(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    /* Write what was consumed so the next owner resumes exactly here; if
+     * Redis is down that state is given up and the next owner re-reads it
+     * from the recorded offsets (no double count, nothing lost). */
+    if (flush(c) < 0) {
+        log_msg(LOG_WARN, "consumer",
+                "revoke: flush failed, the next owner re-reads from the "
+                "recorded offsets");
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        struct part_state *ps =
+            find_part(c, parts->elems[i].topic, parts->elems[i].partition);
+        if (ps != NULL) {
+            remove_part(c, ps);
+        }
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct consumer *c = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(c, parts);
+        if (coop) {
+            error = rd_kafka_incremental_assign(rk, parts);
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+    } else {
+        on_revoke(c, parts);
+        if (coop) {
+            error = rd_kafka_incremental_unassign(rk, parts);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+    }
+    if (error != NULL) {
+        log_msg(LOG_ERROR, "consumer", "rebalance: %s",
+                rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+}
+
+/* ---- messages ---- */
+
+static void dead_letter(struct consumer *c, const rd_kafka_message_t *m,
+                        const struct event_error *e)
+{
+    char source[MEMBER_MAX + 32];
+    const char *cls = event_reject_name(e->reason);
+    rd_kafka_resp_err_t err;
+
+    snprintf(source, sizeof(source), "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
+             (int)m->partition, (long long)m->offset);
+    err = rd_kafka_producev(
+        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dead_letter_topic),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_HEADER("tp-error", e->text, -1),
+        RD_KAFKA_V_HEADER("tp-error-class", cls, -1),
+        RD_KAFKA_V_HEADER("tp-source", source, -1), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        c->dlq_failed++;
+        log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
+                    "cannot queue dead-letter message from %s: %s", source,
+                    rd_kafka_err2str(err));
+    }
+    log_limited(&c->reject_limit, LOG_WARN, "input", "rejected %s (%s): %s",
+                source, cls, e->text);
+}
+
+static int handle(struct consumer *c, rd_kafka_message_t *m)
+{
+    struct part_state *ps;
+    struct event_error err;
+
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            log_limited(&c->kafka_limit, LOG_WARN, "consumer", "kafka: %s",
+                        rd_kafka_message_errstr(m));
+        }
+        return 0;
+    }
+    ps = find_part(c, rd_kafka_topic_name(m->rkt), m->partition);
+    if (ps == NULL) {
+        return 0; /* a message of a partition already revoked */
+    }
+    switch (pipeline_process(engine_pipeline(c->engine), ps->pipe_part,
+                             m->payload, m->len, tstamp_now_ms(), &err)) {
+    case PIPE_REJECTED:
+        dead_letter(c, m, &err);
+        break;
+    case PIPE_ERROR:
+        log_msg(LOG_ERROR, "consumer", "out of memory processing %s@%lld",
+                ps->member, (long long)m->offset);
+        return -1;
+    default:
+        break;
+    }
+    ps->next_offset = m->offset + 1;
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+    (void)rk;
+    log_msg(level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : LOG_DEBUG, "kafka",
+            "%s: %s", fac, buf);
+}
+
+struct consumer *consumer_new(const struct config *cfg, struct engine *e,
+                              char *errstr, size_t errstr_size)
+{
+    struct consumer *c = calloc(1, sizeof(*c));
+    rd_kafka_conf_t *cconf = NULL, *pconf = NULL;
+    rd_kafka_topic_partition_list_t *topics;
+    rd_kafka_resp_err_t err;
+
+    if (c == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    c->cfg = cfg;
+    c->engine = e;
+    snprintf(c->offsets_key, sizeof(c->offsets_key), "%s:offsets:%s",
+             cfg->prefix, config_kafka(cfg, "group.id"));
+    cconf = make_conf(cfg, true, errstr, errstr_size);
+    pconf = cconf ? make_conf(cfg, false, errstr, errstr_size) : NULL;
+    if (pconf == NULL) {
+        goto out_fail;
+    }
+    rd_kafka_conf_set_opaque(cconf, c);
+    rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
+    rd_kafka_conf_set_log_cb(cconf, log_cb);
+    rd_kafka_conf_set_log_cb(pconf, log_cb);
+    c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errstr_size);
+    if (c->dlq == NULL) {
+        goto out_fail;
+    }
+    pconf = NULL; /* now owned by c->dlq */
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, errstr_size);
+    if (c->rk == NULL) {
+        goto out_fail;
+    }
+    cconf = NULL; /* now owned by c->rk */
+    rd_kafka_poll_set_consumer(c->rk);
+    topics = rd_kafka_topic_partition_list_new((int)cfg->n_topics);
+    for (size_t i = 0; i < cfg->n_topics; i++) {
+        rd_kafka_topic_partition_list_add(topics, cfg->topics[i],
+                                          RD_KAFKA_PARTITION_UA);
+    }
+    err = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "kafka subscribe: %s",
+                 rd_kafka_err2str(err));
+        goto out_fail;
+    }
+    return c;
+
+out_fail:
+    if (cconf) {
+        rd_kafka_conf_destroy(cconf);
+    }
+    if (pconf) {
+        rd_kafka_conf_destroy(pconf);
+    }
+    consumer_destroy(c);
+    return NULL;
+}
+
+/* While Redis is failing and the pending caps are reached, consumption
+ * pauses (memory stays bounded) and resumes after the next good flush. */
+static void apply_backpressure(struct consumer *c)
+{
+    bool want = engine_degraded(c->engine) &&
+                pipeline_flush_due(engine_pipeline(c->engine), tstamp_now_ms());
+    rd_kafka_topic_partition_list_t *l;
+
+    if (want == c->paused) {
+        return;
+    }
+    if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return;
+    }
+    if (want) {
+        rd_kafka_pause_partitions(c->rk, l);
+    } else {
+        rd_kafka_resume_partitions(c->rk, l);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    c->paused = want;
+    log_msg(LOG_WARN, "consumer", "%s consumption (pending state at its cap "
+                                  "while Redis is failing)",
+            want ? "paused" : "resumed");
+}
+
+int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
+{
+    int64_t next_stats = tstamp_mono_ms() + c->cfg->stats_interval_ms;
+    int64_t deadline;
+    int rc = 0;
+
+    while (!*stop && rc == 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
+        int64_t mono;
+        if (m != NULL) {
+            rc = handle(c, m);
+            rd_kafka_message_destroy(m);
+        }
+        rd_kafka_poll(c->dlq, 0);
+        mono = tstamp_mono_ms();
+        if (engine_flush_due(c->engine, mono)) {
+            flush(c);
+        }
+        apply_backpressure(c);
+        if (mono >= next_stats) {
+            engine_log_stats(c->engine);
+            next_stats = mono + c->cfg->stats_interval_ms;
+        }
+    }
+    /* Drain: flush (retrying within the shutdown timeout), commit, leave. */
+    deadline = tstamp_mono_ms() + c->cfg->shutdown_timeout_ms;
+    while (flush(c) < 0 && tstamp_mono_ms() < deadline) {
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL); /* retry backoff during shutdown */
+    }
+    rd_kafka_consumer_close(c->rk);
+    log_msg(LOG_INFO, "consumer", "left the group, stopped");
+    return rc;
+}
+
+void consumer_destroy(struct consumer *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (c->rk != NULL) {
+        rd_kafka_destroy(c->rk);
+    }
+    if (c->dlq != NULL) {
+        rd_kafka_flush(c->dlq, 5000);
+        rd_kafka_destroy(c->dlq);
+    }
+    for (size_t i = 0; i < c->n_parts; i++) {
+        pipeline_partition_drop(engine_pipeline(c->engine), c->parts[i].pipe_part);
+    }
+    free(c->parts);
+    free(c);
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* corr: one partition's open correlations (waiting DMs, queued calls, open tickets) as fixed-size records. */
+#ifndef TP_CORR_H
+#define TP_CORR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum corr_kind { CORR_DM, CORR_CALL, CORR_TICKET };
+
+/* 48 bytes per record plus ~24 bytes of index: well under the 128-byte budget
+ * per open correlation. */
+struct corr_rec {
+    uint64_t key;       /* corr_key() */
+    int64_t start_ms;   /* when the wait (or the ticket) started */
+    uint32_t tenant;    /* row of the starting event */
+    uint32_t dim;
+    uint32_t prev;      /* insertion order, oldest first: eviction order */
+    uint32_t next;
+    uint8_t kind;       /* enum corr_kind */
+    uint8_t waiting;    /* counts for oldest_wait_ms (DM waiting, call queued,
+                           ticket without first reply) */
+};
+
+struct corr;
+
+struct corr *corr_new(void);
+void corr_destroy(struct corr *c);
+
+/* Key of a correlation id of a kind and tenant; never 0. id is borrowed. */
+uint64_t corr_key(enum corr_kind kind, uint32_t tenant, const char *id);
+
+/* The open record with that key, or NULL. Valid until the next open. */
+struct corr_rec *corr_find(struct corr *c, uint64_t key);
+
+/* Opens a record (key must not be open). Returns it zeroed but for key, or
+ * NULL when out of memory. */
+struct corr_rec *corr_open(struct corr *c, uint64_t key);
+
+/* Closes an open record (rec from corr_find/corr_open/corr_oldest). */
+void corr_close(struct corr *c, struct corr_rec *rec);
+
+/* The record opened longest ago, or NULL when empty. */
+struct corr_rec *corr_oldest(struct corr *c);
+
+size_t corr_count(const struct corr *c);
+
+/* Calls fn for every open record. */
+void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
+                  void *arg);
+
+/* Bytes of memory held. */
+size_t corr_bytes(const struct corr *c);
+
+#endif

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* dedupe: remembers recent event ids so producer retries are counted once. */
+#include "dedupe.h"
+
+#include <stdlib.h>
+
+#include "u64map.h"
+
+/* A ring of (key, first seen) in arrival order; the clock only moves forward,
+ * so the oldest entries expire from the head. The map points a key at its
+ * ring slot. */
+struct entry {
+    uint64_t key;
+    int64_t seen_ms;
+};
+
+struct dedupe {
+    struct entry *ring;
+    size_t cap, head, len;
+    int64_t horizon_ms;
+    uint64_t evicted;
+    struct u64map index;
+};
+
+struct dedupe *dedupe_new(size_t capacity, int64_t horizon_ms)
+{
+    struct dedupe *d = calloc(1, sizeof(*d));
+
+    if (d == NULL) {
+        return NULL;
+    }
+    d->cap = capacity ? capacity : 1;
+    d->horizon_ms = horizon_ms;
+    u64map_init(&d->index);
+    return d;
+}
+
+void dedupe_destroy(struct dedupe *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    free(d->ring);
+    u64map_release(&d->index);
+    free(d);
+}
+
+static void pop_head(struct dedupe *d)
+{
+    struct entry *e = &d->ring[d->head];
+    uint32_t *pos = u64map_get(&d->index, e->key);
+
+    if (pos != NULL && *pos == d->head) {
+        u64map_del(&d->index, e->key);
+    }
+    d->head = (d->head + 1) % d->cap;
+    d->len--;
+}
+
+/* The ring is allocated on first use; its pages become resident only as
+ * they are written. */
+static int ensure_room(struct dedupe *d)
+{
+    if (d->ring == NULL) {
+        d->ring = malloc(d->cap * sizeof(*d->ring));
+        if (d->ring == NULL) {
+            return -1;
+        }
+    }
+    if (d->len == d->cap) {
+        pop_head(d);
+        d->evicted++;
+    }
+    return 0;
+}
+
+int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms)
+{
+    uint32_t *pos;
+    size_t slot;
+
+    while (d->len > 0 && d->ring[d->head].seen_ms < now_ms - d->horizon_ms) {
+        pop_head(d);
+    }
+    pos = u64map_get(&d->index, key);
+    if (pos != NULL) {
+        return 1;
+    }
+    if (ensure_room(d) < 0) {
+        return -1;
+    }
+    slot = (d->head + d->len) % d->cap;
+    if (u64map_put(&d->index, key, (uint32_t)slot) < 0) {
+        return -1;
+    }
+    d->ring[slot].key = key;
+    d->ring[slot].seen_ms = now_ms;
+    d->len++;
+    return 0;
+}
+
+uint64_t dedupe_evicted(const struct dedupe *d)
+{
+    return d->evicted;
+}
+
+size_t dedupe_count(const struct dedupe *d)
+{
+    return d->len;
+}
+
+size_t dedupe_bytes(const struct dedupe *d)
+{
+    return sizeof(*d) + (d->ring ? d->cap * sizeof(*d->ring) : 0) +
+           u64map_bytes(&d->index);
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* dims: interned tenants and channel:queue dimension rows, with their roll-ups and caps. */
+#include "dims.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "u64map.h"
+
+struct tenant {
+    char name[EVENT_TENANT_MAX + 1];
+    struct dim *rows;
+    size_t n_rows, cap_rows;
+    size_t n_leaves;
+    uint64_t folded;
+};
+
+struct dims {
+    const struct config *cfg;
+    struct tenant *tenants;
+    size_t n_tenants, cap_tenants;
+    struct u64map tenant_index; /* hash(name) -> tenant */
+    struct u64map row_index;    /* hash(tenant, channel, queue) -> row */
+};
+
+struct dims *dims_new(const struct config *cfg)
+{
+    struct dims *d = calloc(1, sizeof(*d));
+
+    if (d == NULL) {
+        return NULL;
+    }
+    d->cfg = cfg;
+    u64map_init(&d->tenant_index);
+    u64map_init(&d->row_index);
+    return d;
+}
+
+void dims_destroy(struct dims *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < d->n_tenants; i++) {
+        free(d->tenants[i].rows);
+    }
+    free(d->tenants);
+    u64map_release(&d->tenant_index);
+    u64map_release(&d->row_index);
+    free(d);
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p;
+
+    if (need <= *cap) {
+        return 0;
+    }
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    p = realloc(*arr, ncap * elem);
+    if (p == NULL) {
+        return -1;
+    }
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+int dims_tenant(struct dims *d, const char *name)
+{
+    uint64_t key = hash64(name, strlen(name), 0x7465);
+    uint32_t *idx = u64map_get(&d->tenant_index, key);
+    struct tenant *t;
+
+    if (idx != NULL) {
+        return (int)*idx;
+    }
+    if ((int64_t)d->n_tenants >= d->cfg->max_tenants ||
+        grow((void **)&d->tenants, &d->cap_tenants, d->n_tenants + 1,
+             sizeof(*d->tenants)) < 0 ||
+        u64map_put(&d->tenant_index, key, (uint32_t)d->n_tenants) < 0) {
+        return -1;
+    }
+    t = &d->tenants[d->n_tenants];
+    memset(t, 0, sizeof(*t));
+    strcpy(t->name, name);
+    return (int)d->n_tenants++;
+}
+
+static uint64_t row_key(int tenant, const char *channel, const char *queue)
+{
+    char buf[2 * EVENT_DIM_MAX + 16];
+    size_t n = (size_t)snprintf(buf, sizeof(buf), "%d\n%s\n%s", tenant,
+                                channel, queue);
+
+    return hash64(buf, n, 0x726f77);
+}
+
+/* Finds or adds a row (leaf or roll-up) without the cap. */
+static int intern_row(struct dims *d, int tenant, const char *channel,
+                      const char *queue, bool leaf)
+{
+    struct tenant *t = &d->tenants[tenant];
+    uint64_t key = row_key(tenant, channel, queue);
+    uint32_t *idx = u64map_get(&d->row_index, key);
+    struct dim *r;
+
+    if (idx != NULL) {
+        return (int)*idx;
+    }
+    if (grow((void **)&t->rows, &t->cap_rows, t->n_rows + 1, sizeof(*t->rows)) <
+            0 ||
+        u64map_put(&d->row_index, key, (uint32_t)t->n_rows) < 0) {
+        return -1;
+    }
+    r = &t->rows[t->n_rows];
+    memset(r, 0, sizeof(*r));
+    strcpy(r->channel, channel);
+    strcpy(r->queue, queue);
+    r->leaf = leaf;
+    r->target_ms = config_target_ms(d->cfg, channel);
+    if (leaf) {
+        t->n_leaves++;
+    }
+    return (int)t->n_rows++;
+}
+
+static int add_rollups(struct dims *d, int tenant, int row)
+{
+    struct dim *r = &d->tenants[tenant].rows[row];
+    char channel[EVENT_DIM_MAX + 1], queue[EVENT_DIM_MAX + 1];
+    int a, b, c;
+
+    strcpy(channel, r->channel);
+    strcpy(queue, r->queue);
+    a = intern_row(d, tenant, channel, "_all", false);
+    b = intern_row(d, tenant, "_all", queue, false);
+    c = intern_row(d, tenant, "_all", "_all", false);
+    if (a < 0 || b < 0 || c < 0) {
+        return -1;
+    }
+    r = &d->tenants[tenant].rows[row]; /* rows may have moved */
+    r->rollup[0] = row;
+    r->rollup[1] = a;
+    r->rollup[2] = b;
+    r->rollup[3] = c;
+    return row;
+}
+
+int dims_pair(struct dims *d, int tenant, const char *channel,
+              const char *queue, bool *folded)
+{
+    struct tenant *t = &d->tenants[tenant];
+    uint32_t *idx = u64map_get(&d->row_index, row_key(tenant, channel, queue));
+    int row;
+
+    *folded = false;
+    if (idx != NULL && t->rows[*idx].leaf) {
+        return (int)*idx;
+    }
+    if ((int64_t)t->n_leaves >= d->cfg->max_dims_per_tenant) {
+        *folded = true;
+        t->folded++;
+        channel = "_other";
+        queue = "_other";
+        idx = u64map_get(&d->row_index, row_key(tenant, channel, queue));
+        if (idx != NULL) {
+            return (int)*idx;
+        }
+    }
+    row = intern_row(d, tenant, channel, queue, true);
+    return row < 0 ? -1 : add_rollups(d, tenant, row);
+}
+
+const char *dims_tenant_name(const struct dims *d, int tenant)
+{
+    return d->tenants[tenant].name;
+}
+
+const struct dim *dims_get(const struct dims *d, int tenant, int dim)
+{
+    return &d->tenants[tenant].rows[dim];
+}
+
+size_t dims_tenant_count(const struct dims *d)
+{
+    return d->n_tenants;
+}
+
+size_t dims_row_count(const struct dims *d, int tenant)
+{
+    return d->tenants[tenant].n_rows;
+}
+
+uint64_t dims_folded(const struct dims *d, int tenant)
+{
+    return d->tenants[tenant].folded;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* dims: interned tenants and channel:queue dimension rows, with their roll-ups and caps. */
+#ifndef TP_DIMS_H
+#define TP_DIMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "event.h"
+
+/* Roll-up slots of a leaf row: the row itself, CHANNEL:_all, _all:QUEUE,
+ * _all:_all. */
+#define DIMS_ROLLUPS 4
+
+struct dim {
+    char channel[EVENT_DIM_MAX + 1];
+    char queue[EVENT_DIM_MAX + 1];
+    bool leaf;                /* a CHANNEL:QUEUE seen in events (or _other) */
+    int rollup[DIMS_ROLLUPS]; /* leaf rows only: this row and its roll-ups */
+    int64_t target_ms;        /* service-level target of the channel */
+};
+
+struct dims;
+
+/* cfg is borrowed and must outlive the dims. Returns NULL on out of memory. */
+struct dims *dims_new(const struct config *cfg);
+void dims_destroy(struct dims *d);
+
+/* Index of a tenant, interned on first sight. Returns -1 when
+ * limits.max_tenants is reached (or out of memory). */
+int dims_tenant(struct dims *d, const char *name);
+
+/* Index of the leaf row CHANNEL:QUEUE of a tenant, interned with its roll-ups.
+ * Beyond limits.max_dims_per_tenant new pairs fold into _other:_other and
+ * *folded is set. Returns -1 on out of memory. */
+int dims_pair(struct dims *d, int tenant, const char *channel,
+              const char *queue, bool *folded);
+
+/* Borrowed views; valid until dims_destroy. */
+const char *dims_tenant_name(const struct dims *d, int tenant);
+const struct dim *dims_get(const struct dims *d, int tenant, int dim);
+size_t dims_tenant_count(const struct dims *d);
+size_t dims_row_count(const struct dims *d, int tenant);
+
+/* How many new pairs were folded into _other for a tenant. */
+uint64_t dims_folded(const struct dims *d, int tenant);
+
+#endif

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* engine: the pipeline and the store together — flush timing, retries with backoff, clock ticks, the summary. */
+#include "engine.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+#include "tstamp.h"
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
+
+struct engine {
+    const struct config *cfg;
+    struct pipeline *pipe;
+    struct store *store;
+    int64_t last_flush_mono;
+    int64_t retry_at_mono;   /* 0: no backoff running */
+    int64_t backoff_ms;
+    int64_t last_tick_bucket;
+    bool failing;
+};
+
+struct engine *engine_new(const struct config *cfg, bool event_clock,
+                          char *errstr, size_t errstr_size)
+{
+    struct engine *e = calloc(1, sizeof(*e));
+
+    if (e == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    e->cfg = cfg;
+    e->pipe = pipeline_new(cfg, event_clock, errstr, errstr_size);
+    e->store = e->pipe ? store_new(cfg, errstr, errstr_size) : NULL;
+    if (e->store == NULL) {
+        engine_destroy(e);
+        return NULL;
+    }
+    e->last_flush_mono = tstamp_mono_ms();
+    e->last_tick_bucket = -1;
+    return e;
+}
+
+void engine_destroy(struct engine *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    pipeline_destroy(e->pipe);
+    store_destroy(e->store);
+    free(e);
+}
+
+struct pipeline *engine_pipeline(struct engine *e)
+{
+    return e->pipe;
+}
+
+struct store *engine_store(struct engine *e)
+{
+    return e->store;
+}
+
+bool engine_flush_due(const struct engine *e, int64_t mono_ms)
+{
+    if (e->retry_at_mono != 0) {
+        return mono_ms >= e->retry_at_mono;
+    }
+    return mono_ms - e->last_flush_mono >= e->cfg->flush_interval_ms ||
+           pipeline_flush_due(e->pipe, tstamp_now_ms());
+}
+
+bool engine_degraded(const struct engine *e)
+{
+    return e->failing;
+}
+
+static void flush_failed(struct engine *e, const char *why, int64_t mono)
+{
+    if (!e->failing) {
+        log_msg(LOG_ERROR, "store",
+                "flush failed, retrying with backoff (state kept in memory): "
+                "%s",
+                why);
+    }
+    e->failing = true;
+    e->backoff_ms = e->backoff_ms ? e->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (e->backoff_ms > BACKOFF_MAX_MS) {
+        e->backoff_ms = BACKOFF_MAX_MS;
+    }
+    e->retry_at_mono = mono + e->backoff_ms;
+}
+
+/* After a flush: gauges follow the clock; windows slide once per bucket. */
+static void tick(struct engine *e, int64_t clock, int64_t wall)
+{
+    char err[256];
+    int64_t bucket = clock - clock % e->cfg->bucket_ms;
+    bool slide = bucket != e->last_tick_bucket;
+
+    if (store_tick(e->store, clock, wall, slide, err, sizeof(err)) < 0) {
+        log_msg(LOG_WARN, "store", "tick failed: %s", err);
+        return;
+    }
+    e->last_tick_bucket = bucket;
+}
+
+int engine_flush(struct engine *e, const struct store_offset *offsets,
+                 size_t n_offsets, const char *offsets_key, int64_t now_ms)
+{
+    const struct flush_batch *batch;
+    int64_t mono = tstamp_mono_ms();
+    char err[512];
+
+    if (pipeline_flush_prepare(e->pipe, now_ms, &batch) < 0) {
+        snprintf(err, sizeof(err), "out of memory preparing the flush");
+        flush_failed(e, err, mono);
+        return -1;
+    }
+    if (store_flush(e->store, batch, offsets, n_offsets, offsets_key, now_ms,
+                    err, sizeof(err)) < 0) {
+        pipeline_flush_done(e->pipe, false);
+        flush_failed(e, err, mono);
+        return -1;
+    }
+    pipeline_flush_done(e->pipe, true);
+    if (e->failing) {
+        log_msg(LOG_INFO, "store", "flush succeeded again, resuming");
+    }
+    e->failing = false;
+    e->backoff_ms = 0;
+    e->retry_at_mono = 0;
+    e->last_flush_mono = mono;
+    tick(e, batch->clock_ms, tstamp_now_ms());
+    return 0;
+}
+
+static void write_by_type(FILE *out, const char *label, const uint64_t *v)
+{
+    uint64_t total = 0;
+    const char *sep = "";
+
+    for (int i = 0; i < EV_TYPE_COUNT; i++) {
+        total += v[i];
+    }
+    fprintf(out, "  %-14s %llu", label, (unsigned long long)total);
+    if (total > 0) {
+        fputs("  (", out);
+        for (int i = 0; i < EV_TYPE_COUNT; i++) {
+            if (v[i] > 0) {
+                fprintf(out, "%s%s %llu", sep, event_type_name((enum event_type)i),
+                        (unsigned long long)v[i]);
+                sep = ", ";
+            }
+        }
+        fputc(')', out);
+    }
+    fputc('\n', out);
+}
+
+void engine_write_summary(const struct engine *e, FILE *out, const char *title)
+{
+    const struct pipeline_stats *st = pipeline_stats(e->pipe);
+    const struct dims *d = pipeline_dims(e->pipe);
+    uint64_t rejected = 0;
+    const char *sep = "";
+
+    for (int i = 0; i < REJ_COUNT; i++) {
+        rejected += st->rejected[i];
+    }
+    fprintf(out, "%s\n  %-14s %llu\n", title, "messages",
+            (unsigned long long)st->messages);
+    write_by_type(out, "accepted", st->accepted);
+    fprintf(out, "  %-14s %llu", "rejected", (unsigned long long)rejected);
+    if (rejected > 0) {
+        fputs("  (", out);
+        for (int i = 0; i < REJ_COUNT; i++) {
+            if (st->rejected[i] > 0) {
+                fprintf(out, "%s%s %llu", sep,
+                        event_reject_name((enum event_reject)i),
+                        (unsigned long long)st->rejected[i]);
+                sep = ", ";
+            }
+        }
+        fputc(')', out);
+    }
+    fprintf(out, "\n  %-14s %llu\n", "duplicates",
+            (unsigned long long)st->duplicates);
+    fprintf(out, "  %-14s %llu", "late_dropped",
+            (unsigned long long)st->late_dropped);
+    sep = "  (";
+    for (size_t t = 0; t < dims_tenant_count(d); t++) {
+        uint64_t n = pipeline_late_dropped(e->pipe, (int)t);
+        if (n > 0) {
+            fprintf(out, "%s%s %llu", sep, dims_tenant_name(d, (int)t),
+                    (unsigned long long)n);
+            sep = ", ";
+        }
+    }
+    fputs(sep[0] == ',' ? ")\n" : "\n", out);
+    write_by_type(out, "orphan_ends", st->orphans);
+    fprintf(out, "  %-14s %llu\n  %-14s %llu\n  %-14s %llu\n", "evicted",
+            (unsigned long long)st->evicted, "folded",
+            (unsigned long long)st->folded, "open",
+            (unsigned long long)st->open_correlations);
+}
+
+void engine_log_stats(const struct engine *e)
+{
+    const struct pipeline_stats *st = pipeline_stats(e->pipe);
+    const struct store_stats *ss = store_stats(e->store);
+    uint64_t acc = 0, rej = 0, orph = 0;
+
+    for (int i = 0; i < EV_TYPE_COUNT; i++) {
+        acc += st->accepted[i];
+        orph += st->orphans[i];
+    }
+    for (int i = 0; i < REJ_COUNT; i++) {
+        rej += st->rejected[i];
+    }
+    log_msg(LOG_INFO, "stats",
+            "messages=%llu accepted=%llu rejected=%llu duplicates=%llu "
+            "late_dropped=%llu orphan_ends=%llu open=%llu evicted=%llu "
+            "flushes=%llu redis_errors=%llu",
+            (unsigned long long)st->messages, (unsigned long long)acc,
+            (unsigned long long)rej, (unsigned long long)st->duplicates,
+            (unsigned long long)st->late_dropped, (unsigned long long)orph,
+            (unsigned long long)st->open_correlations,
+            (unsigned long long)st->evicted, (unsigned long long)ss->flushes,
+            (unsigned long long)ss->errors);
+}

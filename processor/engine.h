@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* engine: the pipeline and the store together — flush timing, retries with backoff, clock ticks, the summary. */
+#ifndef TP_ENGINE_H
+#define TP_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "pipeline.h"
+#include "store.h"
+
+struct engine;
+
+/* event_clock as in pipeline_new. cfg is borrowed and must outlive the
+ * engine. Returns NULL with errstr. */
+struct engine *engine_new(const struct config *cfg, bool event_clock,
+                          char *errstr, size_t errstr_size);
+void engine_destroy(struct engine *e);
+
+/* Borrowed parts, for the input modules. */
+struct pipeline *engine_pipeline(struct engine *e);
+struct store *engine_store(struct engine *e);
+
+/* Whether a flush should happen now: the flush interval passed (or a
+ * pending cap was reached), and no retry backoff is running. */
+bool engine_flush_due(const struct engine *e, int64_t mono_ms);
+
+/* Flushes pending state with the offsets it covers, then refreshes the
+ * clock-driven values. On failure the state stays pending and a backoff
+ * starts (logged once per outage). Returns 0 or -1. */
+int engine_flush(struct engine *e, const struct store_offset *offsets,
+                 size_t n_offsets, const char *offsets_key, int64_t now_ms);
+
+/* True while Redis writes are failing (the input should pause when the
+ * pending caps are reached). */
+bool engine_degraded(const struct engine *e);
+
+/* Writes the counters as the run/replay summary. */
+void engine_write_summary(const struct engine *e, FILE *out, const char *title);
+
+/* One-line stats for the periodic log. */
+void engine_log_stats(const struct engine *e);
+
+#endif

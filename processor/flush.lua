@@ -1,0 +1,440 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- flush.lua: the server side of a touchpointd flush: buckets, rolling windows, KPI hashes and live gauges (schemas/redis.md).
+--
+-- One script, three operations chosen by ARGV[1]. store.c sends every command
+-- of a flush as EVALSHA of this script inside one MULTI/EXEC, so a flush is
+-- applied whole or (if the script is missing) not at all.
+--
+-- apply  prefix clock wall res retention nwin {name ms}*nwin nrows
+--        {tenant channel queue leaf nb {start nf {field value}*nf}*nb}*nrows
+--   Adds bucket deltas of rows. Each window of a row is a running sum of the
+--   buckets in its span (hi - W, hi]; it is first slid to the clock (buckets
+--   leaving are subtracted, buckets entering - future events that waited for
+--   the clock - are added), then the deltas of buckets inside the span are
+--   added, and the KPI hash is rewritten from the sums.
+-- live   prefix clock nlive {tenant channel queue tickets dms calls}*nlive
+--        noldest {tenant channel queue member ms}*noldest
+--        offkey noff {member offset}*noff
+--   Gauge deltas, per-partition oldest wait starts (ms < 0 removes the
+--   member), and the consumer offsets the flush covers.
+-- tick   prefix clock wall res retention slide nwin {name ms}*nwin
+--   For every tenant and row: refresh oldest_wait_ms from the clock; with
+--   slide = 1 (the clock entered a new bucket) slide every window too.
+
+local ALPHA = 0.01
+local GAMMA = (1 + ALPHA) / (1 - ALPHA)
+local MAX_FIELDS = { wait_max = true, ttr_max = true }
+
+local function fmt_int(x)
+  return string.format('%d', x)
+end
+
+local function fmt_num(x)
+  return string.format('%.10g', x)
+end
+
+local function hgetall_num(key)
+  local flat = redis.call('HGETALL', key)
+  local t = {}
+  for i = 1, #flat, 2 do
+    t[flat[i]] = tonumber(flat[i + 1])
+  end
+  return t
+end
+
+-- dst += sign * src; max fields merge by maximum (only when adding).
+-- Returns true when dst changed.
+local function add_into(dst, src, sign)
+  local changed = false
+  for f, v in pairs(src) do
+    if string.sub(f, 1, 1) ~= '_' and v ~= 0 then
+      if MAX_FIELDS[f] then
+        if sign > 0 and (dst[f] == nil or v > dst[f]) then
+          dst[f] = v
+          changed = true
+        end
+      else
+        local n = (dst[f] or 0) + sign * v
+        if n == 0 then n = nil end
+        dst[f] = n
+        changed = true
+      end
+    end
+  end
+  return changed
+end
+
+local function is_empty(t)
+  return next(t) == nil
+end
+
+-- Keys ---------------------------------------------------------------------
+
+local function row_prefix(pfx, tenant)
+  return pfx .. ':{' .. tenant .. '}:'
+end
+
+local function bucket_key(row, start)
+  return row.rp .. 'bkt:' .. fmt_int(row.res) .. ':' .. fmt_int(start) .. ':' .. row.dim
+end
+
+local function window_key(row, w)
+  return row.rp .. 'win:' .. w.name .. ':' .. row.dim
+end
+
+local function kpi_key(row, w)
+  return row.rp .. 'kpi:' .. w.name .. ':' .. row.dim
+end
+
+-- Quantiles ----------------------------------------------------------------
+
+-- The value a sketch bin reports (sketch.c, schemas/events.md).
+local function bin_value(idx)
+  if idx < 0 then return 0 end
+  return 2 * GAMMA ^ idx / (GAMMA + 1)
+end
+
+-- Quantiles qs (ascending) of the sketch stored as fields PREFIX..IDX in st,
+-- n samples. Rank of q is floor(q * (n - 1)), 0-based.
+local function quantiles(st, prefix, n, qs)
+  local bins, counts = {}, {}
+  local plen = #prefix
+  for f, v in pairs(st) do
+    if string.sub(f, 1, plen) == prefix then
+      local s = string.sub(f, plen + 1)
+      local idx = (s == 'z') and -1 or tonumber(s)
+      bins[#bins + 1] = idx
+      counts[idx] = v
+    end
+  end
+  table.sort(bins)
+  local out, qi, cum = {}, 1, 0
+  for _, idx in ipairs(bins) do
+    cum = cum + counts[idx]
+    while qi <= #qs and cum > math.floor(qs[qi] * (n - 1)) do
+      out[qi] = bin_value(idx)
+      qi = qi + 1
+    end
+  end
+  return out
+end
+
+-- KPI hash -----------------------------------------------------------------
+
+local function kpi_fields(st, wall)
+  local out = {}
+  local function put(f, v) out[#out + 1] = f; out[#out + 1] = v end
+  local function count(f) return st[f] or 0 end
+
+  put('events', fmt_int(count('events')))
+  local wn = count('wait_n')
+  if wn > 0 then
+    local q = quantiles(st, 'w:', wn, { 0.5, 0.9, 0.99 })
+    put('wait_n', fmt_int(wn))
+    put('wait_mean_ms', fmt_num(count('wait_sum') / wn))
+    put('wait_p50_ms', fmt_num(q[1]))
+    put('wait_p90_ms', fmt_num(q[2]))
+    put('wait_p99_ms', fmt_num(q[3]))
+    put('wait_max_ms', fmt_int(count('wait_max')))
+  end
+  local ans, ab = count('answered'), count('abandoned')
+  if ans + ab > 0 then
+    put('answered', fmt_int(ans))
+    put('abandoned', fmt_int(ab))
+    put('abandon_rate', fmt_num(ab / (ans + ab)))
+  end
+  local sn = count('sl_n')
+  if sn > 0 then
+    put('sl_n', fmt_int(sn))
+    put('sl_met', fmt_int(count('sl_met')))
+    put('sl_pct', fmt_num(count('sl_met') / sn))
+  end
+  local tn = count('ttr_n')
+  if tn > 0 then
+    local q = quantiles(st, 't:', tn, { 0.5, 0.9 })
+    put('ttr_n', fmt_int(tn))
+    put('ttr_mean_ms', fmt_num(count('ttr_sum') / tn))
+    put('ttr_p50_ms', fmt_num(q[1]))
+    put('ttr_p90_ms', fmt_num(q[2]))
+    put('ttr_max_ms', fmt_int(count('ttr_max')))
+  end
+  local nn = count('nps_n')
+  if nn > 0 then
+    local p, d = count('promoters'), count('detractors')
+    put('nps_n', fmt_int(nn))
+    put('promoters', fmt_int(p))
+    put('passives', fmt_int(count('passives')))
+    put('detractors', fmt_int(d))
+    put('nps', fmt_num(100 * (p - d) / nn))
+    put('detractor_rate', fmt_num(d / nn))
+  end
+  local cn = count('csat_n')
+  if cn > 0 then
+    put('csat_n', fmt_int(cn))
+    put('csat_pct', fmt_num(count('csat_good') / cn))
+    put('csat_mean', fmt_num(count('csat_sum') / cn))
+  end
+  local en = count('ces_n')
+  if en > 0 then
+    put('ces_n', fmt_int(en))
+    put('ces_mean', fmt_num(count('ces_sum') / en))
+  end
+  put('updated_at_ms', wall)
+  return out
+end
+
+-- Windows ------------------------------------------------------------------
+
+local function sum_span(row, w, hi)
+  local st = {}
+  for s = hi - w.ms + row.res, hi, row.res do
+    add_into(st, hgetall_num(bucket_key(row, s)), 1)
+  end
+  return st
+end
+
+-- Recomputes the max fields of a window from its buckets.
+local function recompute_max(row, w, win)
+  win.st.wait_max, win.st.ttr_max = nil, nil
+  for s = win.hi - w.ms + row.res, win.hi, row.res do
+    local m = redis.call('HMGET', bucket_key(row, s), 'wait_max', 'ttr_max')
+    for i, f in ipairs({ 'wait_max', 'ttr_max' }) do
+      local v = tonumber(m[i])
+      if v and (win.st[f] == nil or v > win.st[f]) then win.st[f] = v end
+    end
+  end
+end
+
+local function slide(row, w, win, to)
+  local steps = (to - win.hi) / row.res
+  if steps >= w.ms / row.res then
+    win.st = sum_span(row, w, to)
+    win.hi = to
+    win.changed = true
+    return
+  end
+  local lost_max = false
+  for s = win.hi - w.ms + row.res, to - w.ms, row.res do
+    local b = hgetall_num(bucket_key(row, s))
+    for f in pairs(MAX_FIELDS) do
+      if b[f] and win.st[f] and b[f] >= win.st[f] then lost_max = true end
+    end
+    win.changed = add_into(win.st, b, -1) or win.changed
+  end
+  for s = win.hi + row.res, to, row.res do
+    win.changed = add_into(win.st, hgetall_num(bucket_key(row, s)), 1) or win.changed
+  end
+  win.hi = to
+  if lost_max then
+    recompute_max(row, w, win)
+  end
+end
+
+-- Loads a window's state and slides it to the clock's bucket.
+local function window_load(row, w)
+  local st = hgetall_num(window_key(row, w))
+  local hi, res = st._hi, st._res
+  st._hi, st._res = nil, nil
+  local win = { st = st, hi = hi, changed = false, moved = false }
+  if hi == nil or res ~= row.res then
+    win.hi = row.clock_bucket
+    win.st = sum_span(row, w, win.hi)
+    win.changed = not is_empty(win.st)
+    win.moved = true
+  elseif row.clock_bucket > hi then
+    slide(row, w, win, row.clock_bucket)
+    win.moved = true
+  end
+  return win
+end
+
+local function hset_table(key, t, extra)
+  local args = extra or {}
+  for f, v in pairs(t) do
+    args[#args + 1] = f
+    args[#args + 1] = fmt_int(v)
+  end
+  if #args > 0 then
+    redis.call('HSET', key, unpack(args))
+  end
+end
+
+-- Writes a window back and, when its sums changed, its KPI hash. A window
+-- that never held anything is not created.
+local function window_store(row, w, win)
+  local wk = window_key(row, w)
+  if win.changed then
+    redis.call('DEL', wk)
+    hset_table(wk, win.st, { '_hi', fmt_int(win.hi), '_res', fmt_int(row.res) })
+    redis.call('PEXPIRE', wk, row.retention)
+    local kk = kpi_key(row, w)
+    redis.call('DEL', kk)
+    redis.call('HSET', kk, unpack(kpi_fields(win.st, row.wall)))
+    redis.call('PEXPIRE', kk, row.retention)
+  elseif win.moved and redis.call('EXISTS', wk) == 1 then
+    redis.call('HSET', wk, '_hi', fmt_int(win.hi))
+  end
+end
+
+-- Buckets ------------------------------------------------------------------
+
+local function bucket_apply(row, start, delta)
+  local bk = bucket_key(row, start)
+  local cur = hgetall_num(bk)
+  local args = {}
+  for f, v in pairs(delta) do
+    local n
+    if MAX_FIELDS[f] then
+      n = math.max(cur[f] or v, v)
+    else
+      n = (cur[f] or 0) + v
+    end
+    args[#args + 1] = f
+    args[#args + 1] = fmt_int(n)
+  end
+  if #args > 0 then
+    redis.call('HSET', bk, unpack(args))
+  end
+  redis.call('PEXPIRE', bk, row.retention)
+end
+
+-- Operations ---------------------------------------------------------------
+
+local function read_windows(a, i)
+  local n = tonumber(a[i])
+  local ws = {}
+  for k = 1, n do
+    ws[k] = { name = a[i + 2 * k - 1], ms = tonumber(a[i + 2 * k]) }
+  end
+  return ws, i + 1 + 2 * n
+end
+
+local function new_row(ctx, tenant, dim)
+  return {
+    rp = row_prefix(ctx.pfx, tenant), dim = dim, res = ctx.res,
+    clock_bucket = ctx.clock - ctx.clock % ctx.res, wall = ctx.wall,
+    retention = ctx.retention,
+  }
+end
+
+local function op_apply(a)
+  local ctx = {
+    pfx = a[2], clock = tonumber(a[3]), wall = a[4], res = tonumber(a[5]),
+    retention = tonumber(a[6]),
+  }
+  local windows, i = read_windows(a, 7)
+  local nrows = tonumber(a[i]); i = i + 1
+  for _ = 1, nrows do
+    local tenant, channel, queue, leaf = a[i], a[i + 1], a[i + 2], a[i + 3]
+    local nb = tonumber(a[i + 4]); i = i + 5
+    local row = new_row(ctx, tenant, channel .. ':' .. queue)
+    if leaf == '1' then
+      redis.call('SADD', ctx.pfx .. ':tenants', tenant)
+      redis.call('SADD', row.rp .. 'dims', row.dim)
+    end
+    local wins = {}
+    for k, w in ipairs(windows) do wins[k] = window_load(row, w) end
+    for _ = 1, nb do
+      local start, nf = tonumber(a[i]), tonumber(a[i + 1]); i = i + 2
+      local delta = {}
+      for _ = 1, nf do
+        delta[a[i]] = tonumber(a[i + 1]); i = i + 2
+      end
+      bucket_apply(row, start, delta)
+      for k, w in ipairs(windows) do
+        local win = wins[k]
+        if start > win.hi - w.ms and start <= win.hi then
+          win.changed = add_into(win.st, delta, 1) or win.changed
+        end
+      end
+    end
+    for k, w in ipairs(windows) do window_store(row, w, wins[k]) end
+  end
+  return nrows
+end
+
+local function op_live(a)
+  local pfx, i = a[2], 4
+  local n = tonumber(a[i]); i = i + 1
+  for _ = 1, n do
+    local lk = row_prefix(pfx, a[i]) .. 'live:' .. a[i + 1] .. ':' .. a[i + 2]
+    local names = { 'open_tickets', 'waiting_dms', 'waiting_calls' }
+    for k = 1, 3 do
+      local d = tonumber(a[i + 2 + k])
+      if d ~= 0 then redis.call('HINCRBY', lk, names[k], d) end
+    end
+    i = i + 6
+  end
+  n = tonumber(a[i]); i = i + 1
+  for _ = 1, n do
+    local ok = row_prefix(pfx, a[i]) .. 'oldest:' .. a[i + 1] .. ':' .. a[i + 2]
+    if tonumber(a[i + 4]) < 0 then
+      redis.call('ZREM', ok, a[i + 3])
+    else
+      redis.call('ZADD', ok, a[i + 4], a[i + 3])
+    end
+    i = i + 5
+  end
+  local offkey = a[i]
+  n = tonumber(a[i + 1]); i = i + 2
+  for _ = 1, n do
+    redis.call('HSET', offkey, a[i], a[i + 1])
+    i = i + 2
+  end
+  return 1
+end
+
+-- The rows of a tenant: its leaves and their roll-ups.
+local function tenant_rows(pfx, tenant)
+  local rows, seen = {}, {}
+  for _, dim in ipairs(redis.call('SMEMBERS', row_prefix(pfx, tenant) .. 'dims')) do
+    local c, q = string.match(dim, '^([^:]*):(.*)$')
+    for _, r in ipairs({ dim, c .. ':_all', '_all:' .. q, '_all:_all' }) do
+      if not seen[r] then seen[r] = true; rows[#rows + 1] = r end
+    end
+  end
+  return rows
+end
+
+local function refresh_oldest(row, clock)
+  local lk = row.rp .. 'live:' .. row.dim
+  local first = redis.call('ZRANGE', row.rp .. 'oldest:' .. row.dim, 0, 0, 'WITHSCORES')
+  if #first == 0 then
+    redis.call('HDEL', lk, 'oldest_wait_ms')
+  else
+    redis.call('HSET', lk, 'oldest_wait_ms', fmt_int(math.max(0, clock - tonumber(first[2]))))
+  end
+end
+
+local function op_tick(a)
+  local ctx = {
+    pfx = a[2], clock = tonumber(a[3]), wall = a[4], res = tonumber(a[5]),
+    retention = tonumber(a[6]),
+  }
+  local do_slide = a[7] == '1'
+  local windows = read_windows(a, 8)
+  local n = 0
+  for _, tenant in ipairs(redis.call('SMEMBERS', ctx.pfx .. ':tenants')) do
+    for _, dim in ipairs(tenant_rows(ctx.pfx, tenant)) do
+      local row = new_row(ctx, tenant, dim)
+      refresh_oldest(row, ctx.clock)
+      if do_slide then
+        for _, w in ipairs(windows) do
+          window_store(row, w, window_load(row, w))
+        end
+      end
+      n = n + 1
+    end
+  end
+  return n
+end
+
+local op = ARGV[1]
+if op == 'apply' then
+  return op_apply(ARGV)
+elseif op == 'live' then
+  return op_live(ARGV)
+elseif op == 'tick' then
+  return op_tick(ARGV)
+end
+return redis.error_reply('flush.lua: unknown operation ' .. tostring(op))

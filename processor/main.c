@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* main: touchpointd's command line — parses options, loads the config and wires the input to the engine. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "engine.h"
+#include "log.h"
+#include "replay.h"
+
+#ifndef TP_VERSION
+#define TP_VERSION "0.1.0"
+#endif
+
+static const char usage_text[] =
+    "usage: touchpointd COMMAND [OPTIONS] [FILE]\n"
+    "\n"
+    "Turns a Kafka stream of customer touchpoints into rolling CX KPIs in "
+    "Redis.\n"
+    "\n"
+    "Commands:\n"
+    "  run                 consume from Kafka (consumer group) until SIGTERM\n"
+    "  replay FILE|-       feed newline-delimited JSON through the same "
+    "pipeline on\n"
+    "                      event time, write the same Redis keys, print a "
+    "summary\n"
+    "  check               validate the configuration and exit (0 = valid)\n"
+    "  config --defaults   print every configuration key with its default\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE   YAML configuration; optional, the built-in "
+    "defaults serve\n"
+    "                      a local setup (see `touchpointd config "
+    "--defaults`)\n"
+    "  --redis URL         redis://[user[:pass]@]host:port[/db] "
+    "(overrides redis.url)\n"
+    "  --brokers LIST      host:port[,...] (overrides "
+    "kafka.bootstrap.servers)\n"
+    "  -h, --help          this text\n"
+    "  --version           the version\n"
+    "\n"
+    "Precedence: command-line flags, then TOUCHPOINTD_REDIS / "
+    "TOUCHPOINTD_BROKERS,\n"
+    "then the file, then the defaults.\n"
+    "Keys written: see schemas/redis.md. Events: schemas/events.md.\n";
+
+struct options {
+    const char *command;
+    const char *config;
+    const char *redis;
+    const char *brokers;
+    const char *file;
+    int defaults;
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* Prints "touchpointd: WHAT ARG" and the help hint; returns 2. */
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "touchpointd: %s%s%s\nTry `touchpointd --help`.\n", what,
+            arg[0] ? " " : "", arg);
+    return 2;
+}
+
+/* Returns 0, 1 (done: help/version printed) or 2 (usage error). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            return 1;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("touchpointd %s\n", TP_VERSION);
+            return 1;
+        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            slot = &o->config;
+        } else if (strcmp(a, "--redis") == 0) {
+            slot = &o->redis;
+        } else if (strcmp(a, "--brokers") == 0) {
+            slot = &o->brokers;
+        } else if (strcmp(a, "--defaults") == 0) {
+            o->defaults = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("unknown option", a);
+        } else if (o->command == NULL) {
+            o->command = a;
+        } else if (o->file == NULL) {
+            o->file = a;
+        } else {
+            return usage_error("unexpected argument", a);
+        }
+        if (slot != NULL) {
+            if (++i == argc) {
+                return usage_error("a value is needed after", a);
+            }
+            *slot = argv[i];
+        }
+    }
+    if (o->command == NULL) {
+        return usage_error("a command is required (run, replay, check, config)", "");
+    }
+    return 0;
+}
+
+/* Defaults, then the file, then the environment, then the flags. */
+static int load_config(const struct options *o, struct config *cfg)
+{
+    char err[512];
+    const char *env;
+
+    if (config_init(cfg) < 0) {
+        fprintf(stderr, "touchpointd: out of memory\n");
+        return -1;
+    }
+    if (o->config != NULL && config_load_file(cfg, o->config, err, sizeof(err)) < 0) {
+        fprintf(stderr, "touchpointd: %s\n", err);
+        return -1;
+    }
+    env = getenv("TOUCHPOINTD_REDIS");
+    if ((env && config_set_string(&cfg->redis_url, env) < 0) ||
+        (o->redis && config_set_string(&cfg->redis_url, o->redis) < 0)) {
+        return -1;
+    }
+    env = getenv("TOUCHPOINTD_BROKERS");
+    if ((env && config_set_kafka(cfg, "bootstrap.servers", env) < 0) ||
+        (o->brokers && config_set_kafka(cfg, "bootstrap.servers", o->brokers) < 0)) {
+        return -1;
+    }
+    if (config_check(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "touchpointd: %s%s%s\n", o->config ? o->config : "",
+                o->config ? ": " : "", err);
+        return -1;
+    }
+    if (log_configure(cfg->log_level, cfg->log_format) < 0) {
+        fprintf(stderr, "touchpointd: log.level or log.format: unknown value\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int cmd_replay(const struct config *cfg, const char *file)
+{
+    char err[512];
+    struct engine *e;
+    FILE *in;
+    int rc;
+
+    if (file == NULL) {
+        return usage_error("replay needs a FILE (or - for stdin)", "");
+    }
+    in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (in == NULL) {
+        fprintf(stderr, "touchpointd: %s: cannot open\n", file);
+        return 1;
+    }
+    e = engine_new(cfg, true, err, sizeof(err));
+    if (e == NULL) {
+        fprintf(stderr, "touchpointd: %s\n", err);
+        rc = 1;
+        goto out_close;
+    }
+    rc = replay_stream(e, in, file, &stop_flag) == 0 ? 0 : 1;
+    engine_write_summary(e, stdout, rc == 0 ? "replay summary"
+                                           : "replay summary (incomplete)");
+    engine_destroy(e);
+out_close:
+    if (in != stdin) {
+        fclose(in);
+    }
+    return rc;
+}
+
+static int cmd_run(const struct config *cfg)
+{
+    char err[512];
+    struct engine *e = engine_new(cfg, false, err, sizeof(err));
+    struct consumer *c;
+    int rc;
+
+    if (e == NULL) {
+        fprintf(stderr, "touchpointd: %s\n", err);
+        return 1;
+    }
+    c = consumer_new(cfg, e, err, sizeof(err));
+    if (c == NULL) {
+        fprintf(stderr, "touchpointd: %s\n", err);
+        engine_destroy(e);
+        return 1;
+    }
+    log_msg(LOG_INFO, "main", "touchpointd %s starting: topics=%s redis=%s",
+            TP_VERSION, cfg->topics[0], cfg->redis_url);
+    rc = consumer_run(c, &stop_flag) == 0 ? 0 : 1;
+    consumer_destroy(c);
+    engine_write_summary(e, stderr, "run summary");
+    engine_destroy(e);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    struct config cfg;
+    int rc = parse_args(argc, argv, &o);
+
+    if (rc != 0) {
+        return rc == 1 ? 0 : rc;
+    }
+    if (strcmp(o.command, "config") == 0) {
+        if (!o.defaults) {
+            return usage_error("config takes --defaults", "");
+        }
+        config_write_defaults(stdout);
+        return 0;
+    }
+    if (strcmp(o.command, "run") != 0 && strcmp(o.command, "replay") != 0 &&
+        strcmp(o.command, "check") != 0) {
+        return usage_error("unknown command", o.command);
+    }
+    if (load_config(&o, &cfg) < 0) {
+        config_release(&cfg);
+        return 1;
+    }
+    install_signals();
+    if (strcmp(o.command, "check") == 0) {
+        printf("%s: ok\n", o.config ? o.config : "(defaults)");
+        rc = 0;
+    } else if (strcmp(o.command, "replay") == 0) {
+        rc = cmd_replay(&cfg, o.file);
+    } else {
+        rc = cmd_run(&cfg);
+    }
+    config_release(&cfg);
+    return rc;
+}

@@ -1,0 +1,826 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* pipeline: turns messages into aggregate deltas — validate, dedupe, correlate, aggregate — and hands them out per flush. */
+#include "pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corr.h"
+#include "dedupe.h"
+#include "u64map.h"
+
+/*
+ * Design
+ *
+ * Everything here is pure memory work; Redis and Kafka live elsewhere. A
+ * message is validated (event.c), checked against the clock (future, late),
+ * de-duplicated by (partition, tenant, event_id), correlated within its
+ * partition (corr.c) and added to the cell of its tenant, leaf row and
+ * event-time bucket (agg.c). Roll-ups are not touched per event: at flush time
+ * the leaf cells are merged into their CHANNEL:_all, _all:QUEUE and _all:_all
+ * rows in a scratch set, so a failed flush leaves the pending leaves as they
+ * were and the next attempt simply includes more.
+ *
+ * Live gauges are deltas (a wait opened: +1 on the starting row) plus, per
+ * partition, the oldest open wait start of each row, recomputed at flush time
+ * only for partitions whose waits changed and published as differences.
+ */
+
+#define NAME_MAX_LEN 300
+
+/* One row's oldest open wait start within a partition. */
+struct oldest_entry {
+    uint32_t tenant;
+    uint32_t dim;
+    int64_t ms;
+};
+
+struct oldest_set {
+    struct oldest_entry *v;
+    size_t n, cap;
+    struct u64map index; /* row key -> entry */
+};
+
+struct partition {
+    char name[NAME_MAX_LEN];
+    uint32_t id;
+    struct corr *corr;
+    bool oldest_dirty;
+    struct oldest_set published; /* what Redis has (after the last flush) */
+    struct oldest_set computed;  /* what the pending flush will write */
+};
+
+struct pipeline {
+    const struct config *cfg;
+    bool event_clock;
+    int64_t clock_ms;          /* event clock: newest occurred_at */
+    int64_t last_flush_clock;  /* clock at the last applied flush */
+    struct dims *dims;
+    struct agg *pending;       /* leaf cells since the last applied flush */
+    struct agg *scratch;       /* pending + roll-ups, for one flush */
+    struct dedupe *dedupe;
+    struct partition **parts;
+    size_t n_parts, cap_parts;
+    uint32_t next_part_id;
+    struct live_delta *live;   /* leaf rows; index via live_index */
+    size_t n_live, cap_live;
+    struct u64map live_index;
+    struct live_delta *live_out; /* roll-ups expanded, for one flush */
+    size_t n_live_out, cap_live_out;
+    struct u64map live_out_index;
+    struct oldest_update *oldest_out;
+    size_t n_oldest_out, cap_oldest_out;
+    uint64_t *late_by_tenant;
+    size_t cap_late;
+    struct pipeline_stats stats;
+    struct flush_batch batch;
+};
+
+static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap = *cap ? *cap : 16;
+    void *p;
+
+    if (need <= *cap) {
+        return 0;
+    }
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    p = realloc(*arr, ncap * elem);
+    if (p == NULL) {
+        return -1;
+    }
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static uint64_t row_key(uint32_t tenant, uint32_t dim)
+{
+    return ((uint64_t)(tenant + 1) << 32) | dim;
+}
+
+struct pipeline *pipeline_new(const struct config *cfg, bool event_clock,
+                              char *errstr, size_t errstr_size)
+{
+    struct pipeline *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        goto out_oom;
+    }
+    p->cfg = cfg;
+    p->event_clock = event_clock;
+    p->dims = dims_new(cfg);
+    p->pending = agg_new(cfg->bucket_ms);
+    p->scratch = agg_new(cfg->bucket_ms);
+    p->dedupe = dedupe_new((size_t)cfg->dedupe_capacity, cfg->dedupe_horizon_ms);
+    u64map_init(&p->live_index);
+    u64map_init(&p->live_out_index);
+    if (p->dims == NULL || p->pending == NULL || p->scratch == NULL ||
+        p->dedupe == NULL) {
+        goto out_free;
+    }
+    return p;
+
+out_free:
+    pipeline_destroy(p);
+out_oom:
+    snprintf(errstr, errstr_size, "out of memory creating the pipeline");
+    return NULL;
+}
+
+static void oldest_set_release(struct oldest_set *s)
+{
+    free(s->v);
+    u64map_release(&s->index);
+    memset(s, 0, sizeof(*s));
+}
+
+static void partition_free(struct partition *part)
+{
+    corr_destroy(part->corr);
+    oldest_set_release(&part->published);
+    oldest_set_release(&part->computed);
+    free(part);
+}
+
+void pipeline_destroy(struct pipeline *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < p->n_parts; i++) {
+        partition_free(p->parts[i]);
+    }
+    free(p->parts);
+    dims_destroy(p->dims);
+    agg_destroy(p->pending);
+    agg_destroy(p->scratch);
+    dedupe_destroy(p->dedupe);
+    free(p->live);
+    free(p->live_out);
+    free(p->oldest_out);
+    free(p->late_by_tenant);
+    u64map_release(&p->live_index);
+    u64map_release(&p->live_out_index);
+    free(p);
+}
+
+struct partition *pipeline_partition(struct pipeline *p, const char *name)
+{
+    struct partition *part;
+
+    for (size_t i = 0; i < p->n_parts; i++) {
+        if (strcmp(p->parts[i]->name, name) == 0) {
+            return p->parts[i];
+        }
+    }
+    if (grow_array((void **)&p->parts, &p->cap_parts, p->n_parts + 1,
+                   sizeof(*p->parts)) < 0 ||
+        (part = calloc(1, sizeof(*part))) == NULL) {
+        return NULL;
+    }
+    snprintf(part->name, sizeof(part->name), "%s", name);
+    part->id = p->next_part_id++;
+    part->corr = corr_new();
+    if (part->corr == NULL) {
+        free(part);
+        return NULL;
+    }
+    p->parts[p->n_parts++] = part;
+    return part;
+}
+
+void pipeline_partition_drop(struct pipeline *p, struct partition *part)
+{
+    for (size_t i = 0; i < p->n_parts; i++) {
+        if (p->parts[i] == part) {
+            p->stats.open_correlations -= corr_count(part->corr);
+            partition_free(part);
+            p->parts[i] = p->parts[--p->n_parts];
+            return;
+        }
+    }
+}
+
+int64_t pipeline_clock(const struct pipeline *p, int64_t now_ms)
+{
+    return p->event_clock ? p->clock_ms : now_ms;
+}
+
+/* ---- live gauges ---- */
+
+static struct live_delta *live_row(struct pipeline *p, uint32_t tenant,
+                                   uint32_t dim)
+{
+    uint64_t key = row_key(tenant, dim);
+    uint32_t *idx = u64map_get(&p->live_index, key);
+    struct live_delta *d;
+
+    if (idx != NULL) {
+        return &p->live[*idx];
+    }
+    if (grow_array((void **)&p->live, &p->cap_live, p->n_live + 1,
+                   sizeof(*p->live)) < 0 ||
+        u64map_put(&p->live_index, key, (uint32_t)p->n_live) < 0) {
+        return NULL;
+    }
+    d = &p->live[p->n_live++];
+    memset(d, 0, sizeof(*d));
+    d->tenant = tenant;
+    d->dim = dim;
+    return d;
+}
+
+/* Adds sign to the gauge of a record's kind on the record's row. */
+static int live_change(struct pipeline *p, const struct corr_rec *r, int sign)
+{
+    struct live_delta *d = live_row(p, r->tenant, r->dim);
+
+    if (d == NULL) {
+        return -1;
+    }
+    switch ((enum corr_kind)r->kind) {
+    case CORR_DM:
+        d->waiting_dms += sign;
+        break;
+    case CORR_CALL:
+        d->waiting_calls += sign;
+        break;
+    case CORR_TICKET:
+        d->open_tickets += sign;
+        break;
+    }
+    return 0;
+}
+
+/* ---- correlation ---- */
+
+static void close_rec(struct pipeline *p, struct partition *part,
+                      struct corr_rec *r)
+{
+    /* The row exists already (it was created when the record opened), so
+     * this cannot run out of memory. */
+    (void)live_change(p, r, -1);
+    if (r->waiting) {
+        part->oldest_dirty = true;
+    }
+    corr_close(part->corr, r);
+    p->stats.open_correlations--;
+}
+
+static void evict_if_full(struct pipeline *p, struct partition *part)
+{
+    while ((int64_t)p->stats.open_correlations >
+           p->cfg->max_open_correlations) {
+        struct corr_rec *old = corr_oldest(part->corr);
+        if (old == NULL) {
+            return;
+        }
+        close_rec(p, part, old);
+        p->stats.evicted++;
+    }
+}
+
+/* Opens a record unless one is open (a repeated start does not restart the
+ * wait). Returns 0 or -1 (out of memory). */
+static int open_rec(struct pipeline *p, struct partition *part,
+                                 enum corr_kind kind, const struct event *ev,
+                                 int tenant, int dim, bool waiting)
+{
+    uint64_t key = corr_key(kind, (uint32_t)tenant, ev->corr_id);
+    struct corr_rec *r = corr_find(part->corr, key);
+
+    if (r != NULL) {
+        return 0;
+    }
+    r = corr_open(part->corr, key);
+    if (r == NULL) {
+        return -1;
+    }
+    r->start_ms = ev->occurred_ms;
+    r->tenant = (uint32_t)tenant;
+    r->dim = (uint32_t)dim;
+    r->kind = (uint8_t)kind;
+    r->waiting = waiting;
+    if (live_change(p, r, +1) < 0) {
+        corr_close(part->corr, r);
+        return -1;
+    }
+    p->stats.open_correlations++;
+    part->oldest_dirty |= waiting;
+    evict_if_full(p, part);
+    return 0;
+}
+
+static int64_t wait_of(const struct event *ev, const struct corr_rec *r)
+{
+    int64_t w;
+
+    if (ev->wait_ms != EVENT_NO_WAIT) {
+        return ev->wait_ms;
+    }
+    w = ev->occurred_ms - r->start_ms;
+    return w < 0 ? 0 : w;
+}
+
+/* A completed wait sample on the ending event's cell and row. */
+static int record_wait(struct pipeline *p, struct agg_cell *c, int64_t w)
+{
+    const struct dim *row = dims_get(p->dims, (int)c->tenant, (int)c->dim);
+
+    c->f[F_SL_N]++;
+    if (w <= row->target_ms) {
+        c->f[F_SL_MET]++;
+    }
+    return agg_add_wait(c, w);
+}
+
+/* dm.replied, call.answered: close the wait with a sample. */
+static int end_wait(struct pipeline *p, struct partition *part,
+                    enum corr_kind kind, const struct event *ev,
+                    struct agg_cell *c)
+{
+    struct corr_rec *r =
+        corr_find(part->corr, corr_key(kind, c->tenant, ev->corr_id));
+    int64_t w;
+
+    if (r == NULL && ev->wait_ms == EVENT_NO_WAIT) {
+        p->stats.orphans[ev->type]++;
+        return 0;
+    }
+    w = wait_of(ev, r);
+    if (r != NULL) {
+        close_rec(p, part, r);
+    }
+    return record_wait(p, c, w);
+}
+
+static void abandon(struct pipeline *p, struct partition *part,
+                    const struct event *ev, struct agg_cell *c)
+{
+    struct corr_rec *r =
+        corr_find(part->corr, corr_key(CORR_CALL, c->tenant, ev->corr_id));
+    const struct dim *row = dims_get(p->dims, (int)c->tenant, (int)c->dim);
+    int64_t w;
+
+    c->f[F_ABANDONED]++;
+    if (r == NULL && ev->wait_ms == EVENT_NO_WAIT) {
+        p->stats.orphans[ev->type]++;
+        return;
+    }
+    w = wait_of(ev, r);
+    if (r != NULL) {
+        close_rec(p, part, r);
+    }
+    if (p->cfg->abandons == ABANDON_MISSED ||
+        (p->cfg->abandons == ABANDON_EXCLUDE_SHORT && w > row->target_ms)) {
+        c->f[F_SL_N]++;
+    }
+}
+
+static void close_quietly(struct pipeline *p, struct partition *part,
+                          enum corr_kind kind, const struct event *ev,
+                          uint32_t tenant)
+{
+    struct corr_rec *r =
+        corr_find(part->corr, corr_key(kind, tenant, ev->corr_id));
+
+    if (r != NULL) {
+        close_rec(p, part, r);
+    }
+}
+
+static int ticket_reply(struct pipeline *p, struct partition *part,
+                        const struct event *ev, struct agg_cell *c)
+{
+    struct corr_rec *r =
+        corr_find(part->corr, corr_key(CORR_TICKET, c->tenant, ev->corr_id));
+
+    if (r == NULL) {
+        if (ev->wait_ms == EVENT_NO_WAIT) {
+            p->stats.orphans[ev->type]++;
+            return 0;
+        }
+        return record_wait(p, c, ev->wait_ms);
+    }
+    if (!r->waiting) {
+        return 0; /* not the first reply */
+    }
+    r->waiting = 0;
+    part->oldest_dirty = true;
+    return record_wait(p, c, wait_of(ev, r));
+}
+
+static int ticket_close(struct pipeline *p, struct partition *part,
+                        const struct event *ev, struct agg_cell *c)
+{
+    struct corr_rec *r =
+        corr_find(part->corr, corr_key(CORR_TICKET, c->tenant, ev->corr_id));
+    int64_t ttr;
+
+    if (ev->opened_ms != EVENT_NO_TIME) {
+        ttr = ev->occurred_ms - ev->opened_ms;
+    } else if (r != NULL) {
+        ttr = ev->occurred_ms - r->start_ms;
+    } else {
+        p->stats.orphans[ev->type]++;
+        return 0;
+    }
+    if (r != NULL) {
+        close_rec(p, part, r);
+    }
+    return agg_add_ttr(c, ttr < 0 ? 0 : ttr);
+}
+
+static void survey(const struct event *ev, struct agg_cell *c)
+{
+    switch (ev->type) {
+    case EV_SURVEY_NPS:
+        c->f[F_NPS_N]++;
+        c->f[ev->score >= 9   ? F_PROMOTERS
+              : ev->score >= 7 ? F_PASSIVES
+                               : F_DETRACTORS]++;
+        break;
+    case EV_SURVEY_CSAT:
+        c->f[F_CSAT_N]++;
+        c->f[F_CSAT_SUM] += ev->score;
+        c->f[F_CSAT_GOOD] += ev->score >= 4;
+        break;
+    default:
+        c->f[F_CES_N]++;
+        c->f[F_CES_SUM] += ev->score;
+        break;
+    }
+}
+
+/* Applies one accepted event. Returns 0 or -1 (out of memory). */
+static int apply(struct pipeline *p, struct partition *part,
+                 const struct event *ev, int tenant, int dim)
+{
+    struct agg_cell *c =
+        agg_cell(p->pending, (uint32_t)tenant, (uint32_t)dim, ev->occurred_ms);
+
+    if (c == NULL) {
+        return -1;
+    }
+    c->f[F_EVENTS]++;
+    switch (ev->type) {
+    case EV_DM_RECEIVED:
+        return open_rec(p, part, CORR_DM, ev, tenant, dim, true);
+    case EV_CALL_QUEUED:
+        return open_rec(p, part, CORR_CALL, ev, tenant, dim, true);
+    case EV_TICKET_OPENED:
+        return open_rec(p, part, CORR_TICKET, ev, tenant, dim, true);
+    case EV_TICKET_REOPENED:
+        return open_rec(p, part, CORR_TICKET, ev, tenant, dim, false);
+    case EV_DM_REPLIED:
+        return end_wait(p, part, CORR_DM, ev, c);
+    case EV_CALL_ANSWERED:
+        c->f[F_ANSWERED]++;
+        return end_wait(p, part, CORR_CALL, ev, c);
+    case EV_CALL_ABANDONED:
+        abandon(p, part, ev, c);
+        return 0;
+    case EV_CALL_ENDED:
+        close_quietly(p, part, CORR_CALL, ev, (uint32_t)tenant);
+        return 0;
+    case EV_TICKET_REPLIED:
+        return ticket_reply(p, part, ev, c);
+    case EV_TICKET_CLOSED:
+        return ticket_close(p, part, ev, c);
+    default:
+        survey(ev, c);
+        return 0;
+    }
+}
+
+static int note_late(struct pipeline *p, int tenant)
+{
+    size_t n = p->cap_late;
+
+    if (grow_array((void **)&p->late_by_tenant, &p->cap_late,
+                   (size_t)tenant + 1, sizeof(*p->late_by_tenant)) < 0) {
+        return -1;
+    }
+    memset(p->late_by_tenant + n, 0,
+           (p->cap_late - n) * sizeof(*p->late_by_tenant));
+    p->late_by_tenant[tenant]++;
+    p->stats.late_dropped++;
+    return 0;
+}
+
+static enum pipe_outcome reject(struct pipeline *p, struct event_error *err,
+                                enum event_reject reason, const char *field,
+                                const char *text)
+{
+    err->reason = reason;
+    snprintf(err->field, sizeof(err->field), "%s", field);
+    snprintf(err->text, sizeof(err->text), "%s", text);
+    p->stats.rejected[reason]++;
+    return PIPE_REJECTED;
+}
+
+/* Clock rules of schemas/events.md: future (run only) and late. */
+static enum pipe_outcome check_time(struct pipeline *p, const struct event *ev,
+                                    int64_t now_ms, struct event_error *err)
+{
+    int64_t clock, bucket_end;
+
+    if (p->event_clock) {
+        if (ev->occurred_ms > p->clock_ms) {
+            p->clock_ms = ev->occurred_ms;
+        }
+    } else if (ev->occurred_ms > now_ms + p->cfg->future_skew_ms) {
+        return reject(p, err, REJ_FUTURE, "occurred_at",
+                      "occurred_at in the future");
+    }
+    clock = pipeline_clock(p, now_ms);
+    if (p->last_flush_clock == 0) {
+        p->last_flush_clock = clock;
+    }
+    bucket_end = agg_bucket_of(p->pending, ev->occurred_ms) + p->cfg->bucket_ms;
+    return bucket_end <= clock - p->cfg->retention_ms ? PIPE_LATE
+                                                      : PIPE_ACCEPTED;
+}
+
+static enum pipe_outcome process_event(struct pipeline *p,
+                                       struct partition *part,
+                                       const struct event *ev, int64_t now_ms,
+                                       struct event_error *err)
+{
+    enum pipe_outcome rc = check_time(p, ev, now_ms, err);
+    int tenant, dim;
+    bool folded;
+
+    if (rc == PIPE_REJECTED) {
+        return rc;
+    }
+    tenant = dims_tenant(p->dims, ev->tenant);
+    if (tenant < 0) {
+        return reject(p, err, REJ_TENANT_LIMIT, "tenant",
+                      "tenant limit (limits.max_tenants) reached");
+    }
+    if (rc == PIPE_LATE) {
+        return note_late(p, tenant) < 0 ? PIPE_ERROR : PIPE_LATE;
+    }
+    switch (dedupe_check(p->dedupe,
+                         hash64(ev->event_id, strlen(ev->event_id),
+                                ((uint64_t)part->id << 32) | (uint32_t)tenant),
+                         pipeline_clock(p, now_ms))) {
+    case 1:
+        p->stats.duplicates++;
+        return PIPE_DUPLICATE;
+    case -1:
+        return PIPE_ERROR;
+    }
+    dim = dims_pair(p->dims, tenant, ev->channel, ev->queue, &folded);
+    if (dim < 0 || apply(p, part, ev, tenant, dim) < 0) {
+        return PIPE_ERROR;
+    }
+    p->stats.folded += folded;
+    p->stats.accepted[ev->type]++;
+    return PIPE_ACCEPTED;
+}
+
+enum pipe_outcome pipeline_process(struct pipeline *p, struct partition *part,
+                                   const char *buf, size_t len, int64_t now_ms,
+                                   struct event_error *err)
+{
+    struct event ev;
+
+    p->stats.messages++;
+    if (event_parse(buf, len, (size_t)p->cfg->max_message_bytes, &ev, err) < 0) {
+        p->stats.rejected[err->reason]++;
+        return PIPE_REJECTED;
+    }
+    return process_event(p, part, &ev, now_ms, err);
+}
+
+bool pipeline_flush_due(const struct pipeline *p, int64_t now_ms)
+{
+    /* The cell keys of agg.c stay exact while pending buckets span less than
+     * about two retentions; an event clock that ran on a retention forces a
+     * flush. */
+    return (int64_t)agg_count(p->pending) >= p->cfg->max_pending_cells ||
+           pipeline_clock(p, now_ms) - p->last_flush_clock >
+               p->cfg->retention_ms;
+}
+
+const struct pipeline_stats *pipeline_stats(const struct pipeline *p)
+{
+    return &p->stats;
+}
+
+const struct dims *pipeline_dims(const struct pipeline *p)
+{
+    return p->dims;
+}
+
+uint64_t pipeline_late_dropped(const struct pipeline *p, int tenant)
+{
+    return (size_t)tenant < p->cap_late ? p->late_by_tenant[tenant] : 0;
+}
+
+/* ---- flush ---- */
+
+static int build_cells(struct pipeline *p)
+{
+    agg_clear(p->scratch);
+    for (size_t i = 0; i < agg_count(p->pending); i++) {
+        const struct agg_cell *leaf = agg_at(p->pending, i);
+        const struct dim *row = dims_get(p->dims, (int)leaf->tenant,
+                                         (int)leaf->dim);
+        for (int r = 0; r < DIMS_ROLLUPS; r++) {
+            struct agg_cell *c =
+                agg_cell(p->scratch, leaf->tenant, (uint32_t)row->rollup[r],
+                         leaf->bucket_ms);
+            /* leaf may not move: it lives in another set. */
+            if (c == NULL || agg_merge(c, leaf) < 0) {
+                return -1;
+            }
+        }
+    }
+    agg_sort(p->scratch);
+    return 0;
+}
+
+static int build_live(struct pipeline *p)
+{
+    p->n_live_out = 0;
+    u64map_clear(&p->live_out_index);
+    for (size_t i = 0; i < p->n_live; i++) {
+        const struct live_delta *d = &p->live[i];
+        const struct dim *row = dims_get(p->dims, (int)d->tenant, (int)d->dim);
+        for (int r = 0; r < DIMS_ROLLUPS; r++) {
+            uint64_t key = row_key(d->tenant, (uint32_t)row->rollup[r]);
+            uint32_t *idx = u64map_get(&p->live_out_index, key);
+            struct live_delta *o;
+            if (idx == NULL) {
+                if (grow_array((void **)&p->live_out, &p->cap_live_out,
+                               p->n_live_out + 1, sizeof(*p->live_out)) < 0 ||
+                    u64map_put(&p->live_out_index, key,
+                               (uint32_t)p->n_live_out) < 0) {
+                    return -1;
+                }
+                o = &p->live_out[p->n_live_out++];
+                memset(o, 0, sizeof(*o));
+                o->tenant = d->tenant;
+                o->dim = (uint32_t)row->rollup[r];
+            } else {
+                o = &p->live_out[*idx];
+            }
+            o->open_tickets += d->open_tickets;
+            o->waiting_dms += d->waiting_dms;
+            o->waiting_calls += d->waiting_calls;
+        }
+    }
+    return 0;
+}
+
+/* Lowers the oldest start of one row in a set (adding the row if new). */
+static int oldest_note(struct oldest_set *s, uint32_t tenant, uint32_t dim,
+                       int64_t ms)
+{
+    uint64_t key = row_key(tenant, dim);
+    uint32_t *idx = u64map_get(&s->index, key);
+
+    if (idx != NULL) {
+        if (ms < s->v[*idx].ms) {
+            s->v[*idx].ms = ms;
+        }
+        return 0;
+    }
+    if (grow_array((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0 ||
+        u64map_put(&s->index, key, (uint32_t)s->n) < 0) {
+        return -1;
+    }
+    s->v[s->n++] = (struct oldest_entry){tenant, dim, ms};
+    return 0;
+}
+
+struct oldest_scan {
+    struct pipeline *p;
+    struct oldest_set *set;
+    int rc;
+};
+
+static void scan_rec(const struct corr_rec *r, void *arg)
+{
+    struct oldest_scan *sc = arg;
+    const struct dim *row;
+
+    if (!r->waiting || sc->rc < 0) {
+        return;
+    }
+    row = dims_get(sc->p->dims, (int)r->tenant, (int)r->dim);
+    for (int i = 0; i < DIMS_ROLLUPS; i++) {
+        if (oldest_note(sc->set, r->tenant, (uint32_t)row->rollup[i],
+                        r->start_ms) < 0) {
+            sc->rc = -1;
+        }
+    }
+}
+
+static int oldest_emit(struct pipeline *p, struct partition *part,
+                       uint32_t tenant, uint32_t dim, int64_t ms)
+{
+    struct oldest_update *u;
+
+    if (grow_array((void **)&p->oldest_out, &p->cap_oldest_out,
+                   p->n_oldest_out + 1, sizeof(*p->oldest_out)) < 0) {
+        return -1;
+    }
+    u = &p->oldest_out[p->n_oldest_out++];
+    *u = (struct oldest_update){tenant, dim, part->name, ms};
+    return 0;
+}
+
+/* Recomputes a dirty partition's oldest starts and emits what changed. */
+static int build_oldest_part(struct pipeline *p, struct partition *part)
+{
+    struct oldest_scan sc = {p, &part->computed, 0};
+    struct oldest_set *pub = &part->published;
+
+    part->computed.n = 0;
+    u64map_clear(&part->computed.index);
+    corr_foreach(part->corr, scan_rec, &sc);
+    if (sc.rc < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < part->computed.n; i++) {
+        const struct oldest_entry *e = &part->computed.v[i];
+        uint32_t *idx = u64map_get(&pub->index, row_key(e->tenant, e->dim));
+        if ((idx == NULL || pub->v[*idx].ms != e->ms) &&
+            oldest_emit(p, part, e->tenant, e->dim, e->ms) < 0) {
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < pub->n; i++) {
+        const struct oldest_entry *e = &pub->v[i];
+        if (u64map_get(&part->computed.index, row_key(e->tenant, e->dim)) ==
+                NULL &&
+            oldest_emit(p, part, e->tenant, e->dim, -1) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int build_oldest(struct pipeline *p)
+{
+    p->n_oldest_out = 0;
+    for (size_t i = 0; i < p->n_parts; i++) {
+        if (p->parts[i]->oldest_dirty &&
+            build_oldest_part(p, p->parts[i]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int pipeline_flush_prepare(struct pipeline *p, int64_t now_ms,
+                           const struct flush_batch **batch)
+{
+    if (build_cells(p) < 0 || build_live(p) < 0 || build_oldest(p) < 0) {
+        return -1;
+    }
+    p->batch = (struct flush_batch){
+        .dims = p->dims,
+        .cells = p->scratch,
+        .live = p->live_out,
+        .n_live = p->n_live_out,
+        .oldest = p->oldest_out,
+        .n_oldest = p->n_oldest_out,
+        .clock_ms = pipeline_clock(p, now_ms),
+    };
+    *batch = &p->batch;
+    return 0;
+}
+
+static void publish_oldest(struct partition *part)
+{
+    struct oldest_set tmp = part->published;
+
+    part->published = part->computed;
+    part->computed = tmp;
+    part->oldest_dirty = false;
+}
+
+void pipeline_flush_done(struct pipeline *p, bool applied)
+{
+    if (!applied) {
+        return;
+    }
+    agg_clear(p->pending);
+    p->n_live = 0;
+    u64map_clear(&p->live_index);
+    for (size_t i = 0; i < p->n_parts; i++) {
+        if (p->parts[i]->oldest_dirty) {
+            publish_oldest(p->parts[i]);
+        }
+    }
+    p->last_flush_clock = p->batch.clock_ms;
+}

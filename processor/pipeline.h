@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* pipeline: turns messages into aggregate deltas — validate, dedupe, correlate, aggregate — and hands them out per flush. */
+#ifndef TP_PIPELINE_H
+#define TP_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agg.h"
+#include "config.h"
+#include "dims.h"
+#include "event.h"
+
+enum pipe_outcome {
+    PIPE_ACCEPTED,
+    PIPE_DUPLICATE,
+    PIPE_LATE,
+    PIPE_REJECTED,
+    PIPE_ERROR, /* out of memory: the message was not applied */
+};
+
+struct pipeline_stats {
+    uint64_t messages;
+    uint64_t accepted[EV_TYPE_COUNT];
+    uint64_t rejected[REJ_COUNT];
+    uint64_t duplicates;
+    uint64_t late_dropped;
+    uint64_t orphans[EV_TYPE_COUNT];
+    uint64_t evicted;        /* open correlations evicted at the cap */
+    uint64_t folded;         /* events folded into _other:_other */
+    uint64_t open_correlations;
+};
+
+/* Change of the open-wait gauges of one row (leaf or roll-up). */
+struct live_delta {
+    uint32_t tenant;
+    uint32_t dim;
+    int64_t open_tickets;
+    int64_t waiting_dms;
+    int64_t waiting_calls;
+};
+
+/* The oldest open wait start of one partition for one row; oldest_ms < 0
+ * means the partition no longer has a wait there. */
+struct oldest_update {
+    uint32_t tenant;
+    uint32_t dim;
+    const char *member; /* the partition name, borrowed */
+    int64_t oldest_ms;
+};
+
+/* What one flush writes: everything since the last applied flush. All
+ * pointers are borrowed from the pipeline and valid until
+ * pipeline_flush_done. */
+struct flush_batch {
+    const struct dims *dims;
+    struct agg *cells; /* sorted by (tenant, dim, bucket); leaves and roll-ups */
+    const struct live_delta *live;
+    size_t n_live;
+    const struct oldest_update *oldest;
+    size_t n_oldest;
+    int64_t clock_ms;
+};
+
+struct pipeline;
+struct partition;
+
+/* event_clock: the clock is the newest occurred_at (replay, backtest) instead
+ * of the now_ms callers pass (run), and future events are not rejected.
+ * cfg is borrowed and must outlive the pipeline. */
+struct pipeline *pipeline_new(const struct config *cfg, bool event_clock,
+                              char *errstr, size_t errstr_size);
+void pipeline_destroy(struct pipeline *p);
+
+/* The state of one input partition ("topic/partition"), created on first
+ * use. NULL on out of memory. Valid until pipeline_partition_drop. */
+struct partition *pipeline_partition(struct pipeline *p, const char *name);
+
+/* Forgets a partition that moved to another instance. */
+void pipeline_partition_drop(struct pipeline *p, struct partition *part);
+
+/* Processes one message of len bytes from part. now_ms is the wall clock
+ * (ignored with event_clock). On PIPE_REJECTED *err says why. */
+enum pipe_outcome pipeline_process(struct pipeline *p, struct partition *part,
+                                   const char *buf, size_t len, int64_t now_ms,
+                                   struct event_error *err);
+
+/* The processing clock: now_ms, or the newest event time with event_clock. */
+int64_t pipeline_clock(const struct pipeline *p, int64_t now_ms);
+
+/* True when pending state has reached a cap and must be flushed now. */
+bool pipeline_flush_due(const struct pipeline *p, int64_t now_ms);
+
+const struct pipeline_stats *pipeline_stats(const struct pipeline *p);
+const struct dims *pipeline_dims(const struct pipeline *p);
+/* Late events dropped for one tenant. */
+uint64_t pipeline_late_dropped(const struct pipeline *p, int tenant);
+
+/* Builds the batch of everything pending (roll-ups added, live deltas and
+ * oldest-wait changes computed). Returns 0 and sets *batch (borrowed), or -1
+ * on out of memory. Must be followed by pipeline_flush_done. */
+int pipeline_flush_prepare(struct pipeline *p, int64_t now_ms,
+                           const struct flush_batch **batch);
+
+/* applied: the batch reached Redis; pending state is cleared. Otherwise the
+ * pending state stays and the next batch includes it again. */
+void pipeline_flush_done(struct pipeline *p, bool applied);
+
+#endif

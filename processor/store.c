@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* store: the Redis side — connection, the atomic flush of a batch with its offsets, the clock tick, offsets read-back. */
+#include "store.h"
+
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sketch.h"
+
+/* The server-side script, generated from processor/flush.lua
+ * (NUL-terminated). */
+static const unsigned char flush_lua_bytes[] = {
+#include "flush_lua.h"
+};
+#define flush_lua ((const char *)flush_lua_bytes)
+
+/* Rows per EVALSHA: keeps one script call short (Redis is single-threaded)
+ * while the whole flush stays one MULTI/EXEC. */
+#define ARGS_PER_CALL 20000
+
+/* Command arguments, stored back to back in one buffer: no allocation per
+ * argument, and every argument travels as a binary-safe argv entry (event
+ * data is never formatted into a command string). */
+struct args {
+    char *buf;
+    size_t len, cap;
+    size_t *off, *lens;
+    const char **ptrs;
+    size_t n, cap_n;
+    int oom;
+};
+
+struct store {
+    const struct config *cfg;
+    struct store_url url;
+    redisContext *ctx;
+    char sha[41];
+    struct args a;
+    struct store_stats stats;
+};
+
+/* ---- URL ---- */
+
+static int url_error(char *errstr, size_t size, const char *url,
+                     const char *why)
+{
+    snprintf(errstr, size, "redis url \"%s\": %s", url, why);
+    return -1;
+}
+
+/* Splits "[user[:pass]@]" off the front of rest. */
+static int parse_userinfo(const char **rest, struct store_url *u)
+{
+    const char *at = strrchr(*rest, '@');
+    const char *colon;
+    size_t ulen, plen;
+
+    if (at == NULL) {
+        return 0;
+    }
+    colon = memchr(*rest, ':', (size_t)(at - *rest));
+    ulen = (size_t)((colon ? colon : at) - *rest);
+    plen = colon ? (size_t)(at - colon - 1) : 0;
+    if (ulen >= sizeof(u->user) || plen >= sizeof(u->pass)) {
+        return -1;
+    }
+    memcpy(u->user, *rest, ulen);
+    u->user[ulen] = '\0';
+    if (colon != NULL) {
+        memcpy(u->pass, colon + 1, plen);
+        u->pass[plen] = '\0';
+    }
+    *rest = at + 1;
+    return 0;
+}
+
+int store_parse_url(const char *url, struct store_url *u, char *errstr,
+                    size_t errstr_size)
+{
+    const char *rest, *colon, *slash;
+    char *end;
+    size_t hlen;
+    long v;
+
+    memset(u, 0, sizeof(*u));
+    if (strncmp(url, "redis://", 8) != 0) {
+        return url_error(errstr, errstr_size, url,
+                         "expected redis://[user[:pass]@]host:port[/db]");
+    }
+    rest = url + 8;
+    if (parse_userinfo(&rest, u) < 0) {
+        return url_error(errstr, errstr_size, url, "user or password too long");
+    }
+    colon = strrchr(rest, ':');
+    slash = strchr(rest, '/');
+    if (colon == NULL || (slash != NULL && colon > slash)) {
+        return url_error(errstr, errstr_size, url, "expected host:port");
+    }
+    hlen = (size_t)(colon - rest);
+    if (hlen == 0 || hlen >= sizeof(u->host)) {
+        return url_error(errstr, errstr_size, url, "bad host");
+    }
+    memcpy(u->host, rest, hlen);
+    v = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || v < 1 || v > 65535 || (*end != '\0' && *end != '/')) {
+        return url_error(errstr, errstr_size, url, "port must be 1..65535");
+    }
+    u->port = (int)v;
+    if (*end == '/' && end[1] != '\0') {
+        const char *db = end + 1;
+        v = strtol(db, &end, 10);
+        if (end == db || *end != '\0' || v < 0 || v > 1000000) {
+            return url_error(errstr, errstr_size, url,
+                             "database must be a number");
+        }
+        u->db = (int)v;
+    }
+    return 0;
+}
+
+/* ---- argument buffer ---- */
+
+static void args_reset(struct args *a)
+{
+    a->len = 0;
+    a->n = 0;
+    a->oom = 0;
+}
+
+static void args_release(struct args *a)
+{
+    free(a->buf);
+    free(a->off);
+    free(a->lens);
+    free(a->ptrs);
+    memset(a, 0, sizeof(*a));
+}
+
+static int args_reserve(struct args *a, size_t bytes)
+{
+    if (a->n == a->cap_n) {
+        size_t ncap = a->cap_n ? a->cap_n * 2 : 256;
+        size_t *off = realloc(a->off, ncap * sizeof(*off));
+        size_t *lens = off ? realloc(a->lens, ncap * sizeof(*lens)) : NULL;
+        if (off) {
+            a->off = off;
+        }
+        if (lens == NULL) {
+            return -1;
+        }
+        a->lens = lens;
+        a->cap_n = ncap;
+    }
+    if (a->len + bytes > a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 4096;
+        char *buf;
+        while (ncap < a->len + bytes) {
+            ncap *= 2;
+        }
+        buf = realloc(a->buf, ncap);
+        if (buf == NULL) {
+            return -1;
+        }
+        a->buf = buf;
+        a->cap = ncap;
+    }
+    return 0;
+}
+
+/* Appends one argument; errors are sticky in a->oom. Returns its index. */
+static size_t args_add(struct args *a, const char *s, size_t n)
+{
+    if (a->oom || args_reserve(a, n) < 0) {
+        a->oom = 1;
+        return 0;
+    }
+    memcpy(a->buf + a->len, s, n);
+    a->off[a->n] = a->len;
+    a->lens[a->n] = n;
+    a->len += n;
+    return a->n++;
+}
+
+static size_t args_str(struct args *a, const char *s)
+{
+    return args_add(a, s, strlen(s));
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static size_t args_fmt(struct args *a, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    return args_add(a, tmp, (size_t)n);
+}
+
+static size_t args_i64(struct args *a, int64_t v)
+{
+    return args_fmt(a, "%lld", (long long)v);
+}
+
+/* Rewrites argument idx (a count known only later). */
+static void args_set_i64(struct args *a, size_t idx, int64_t v)
+{
+    size_t tmp = args_i64(a, v);
+
+    if (!a->oom) {
+        a->off[idx] = a->off[tmp];
+        a->lens[idx] = a->lens[tmp];
+        a->n--;
+    }
+}
+
+static int args_send(struct store *s, struct args *a)
+{
+    const char **ptrs;
+
+    if (a->oom) {
+        return -1;
+    }
+    ptrs = realloc(a->ptrs, a->n * sizeof(*ptrs));
+    if (ptrs == NULL) {
+        return -1;
+    }
+    a->ptrs = ptrs;
+    for (size_t i = 0; i < a->n; i++) {
+        ptrs[i] = a->buf + a->off[i];
+    }
+    s->stats.commands++;
+    return redisAppendCommandArgv(s->ctx, (int)a->n, ptrs, a->lens) ==
+                   REDIS_OK
+               ? 0
+               : -1;
+}
+
+/* ---- connection ---- */
+
+struct store *store_new(const struct config *cfg, char *errstr,
+                        size_t errstr_size)
+{
+    struct store *s = calloc(1, sizeof(*s));
+
+    if (s == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    if (store_parse_url(cfg->redis_url, &s->url, errstr, errstr_size) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void disconnect(struct store *s)
+{
+    if (s->ctx != NULL) {
+        redisFree(s->ctx);
+        s->ctx = NULL;
+    }
+}
+
+void store_destroy(struct store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    disconnect(s);
+    args_release(&s->a);
+    free(s);
+}
+
+/* Runs one command and checks its reply is not an error. */
+static int simple(struct store *s, int argc, const char **argv,
+                  redisReply **out, char *errstr, size_t errstr_size)
+{
+    redisReply *r = redisCommandArgv(s->ctx, argc, argv, NULL);
+
+    s->stats.commands++;
+    if (r == NULL) {
+        snprintf(errstr, errstr_size, "redis %s:%d: %s: %s", s->url.host,
+                 s->url.port, argv[0], s->ctx->errstr);
+        disconnect(s);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(errstr, errstr_size, "redis %s: %s", argv[0], r->str);
+        freeReplyObject(r);
+        return -1;
+    }
+    if (out != NULL) {
+        *out = r;
+    } else {
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+static int handshake(struct store *s, char *errstr, size_t errstr_size)
+{
+    char db[16];
+    redisReply *r;
+
+    if (s->url.pass[0] != '\0') {
+        const char *auth[] = {"AUTH", s->url.user, s->url.pass};
+        int argc = s->url.user[0] ? 3 : 2;
+        if (argc == 2) {
+            auth[1] = s->url.pass;
+        }
+        if (simple(s, argc, auth, NULL, errstr, errstr_size) < 0) {
+            return -1;
+        }
+    }
+    snprintf(db, sizeof(db), "%d", s->url.db);
+    if (simple(s, 2, (const char *[]){"SELECT", db}, NULL, errstr,
+               errstr_size) < 0 ||
+        simple(s, 3, (const char *[]){"SCRIPT", "LOAD", flush_lua}, &r,
+               errstr, errstr_size) < 0) {
+        return -1;
+    }
+    snprintf(s->sha, sizeof(s->sha), "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_connect(struct store *s, char *errstr, size_t errstr_size)
+{
+    struct timeval tv = {(time_t)(s->cfg->redis_timeout_ms / 1000),
+                         (suseconds_t)(s->cfg->redis_timeout_ms % 1000) * 1000};
+
+    if (s->ctx != NULL) {
+        return 0;
+    }
+    s->ctx = redisConnectWithTimeout(s->url.host, s->url.port, tv);
+    s->stats.connects++;
+    if (s->ctx == NULL || s->ctx->err) {
+        snprintf(errstr, errstr_size, "redis %s:%d: cannot connect: %s",
+                 s->url.host, s->url.port,
+                 s->ctx ? s->ctx->errstr : "out of memory");
+        disconnect(s);
+        s->stats.errors++;
+        return -1;
+    }
+    redisSetTimeout(s->ctx, tv);
+    if (handshake(s, errstr, errstr_size) < 0) {
+        disconnect(s);
+        s->stats.errors++;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- flush ---- */
+
+static void begin_script(struct store *s, struct args *a, const char *op)
+{
+    args_reset(a);
+    args_str(a, "EVALSHA");
+    args_str(a, s->sha);
+    args_str(a, "0");
+    args_str(a, op);
+    args_str(a, s->cfg->prefix);
+}
+
+/* clock wall res retention [slide] nwin {name ms}* */
+static void add_timing(struct store *s, struct args *a, int64_t clock,
+                       int64_t wall, int slide)
+{
+    args_i64(a, clock);
+    args_i64(a, wall);
+    args_i64(a, s->cfg->bucket_ms);
+    args_i64(a, s->cfg->retention_ms);
+    if (slide >= 0) {
+        args_i64(a, slide);
+    }
+    args_i64(a, (int64_t)s->cfg->n_windows);
+    for (size_t i = 0; i < s->cfg->n_windows; i++) {
+        args_str(a, s->cfg->windows[i].name);
+        args_i64(a, s->cfg->windows[i].ms);
+    }
+}
+
+struct bin_ctx {
+    struct args *a;
+    char prefix;
+    int64_t n;
+};
+
+static void add_bin(int index, uint64_t count, void *arg)
+{
+    struct bin_ctx *b = arg;
+
+    if (index == SKETCH_ZERO_BIN) {
+        args_fmt(b->a, "%c:z", b->prefix);
+    } else {
+        args_fmt(b->a, "%c:%d", b->prefix, index);
+    }
+    args_i64(b->a, (int64_t)count);
+    b->n++;
+}
+
+/* start nf {field value}* of one cell. */
+static void add_cell(struct args *a, const struct agg_cell *c)
+{
+    struct bin_ctx wb = {a, 'w', 0}, tb = {a, 't', 0};
+    size_t nf_idx;
+    int64_t nf = 0;
+
+    args_i64(a, c->bucket_ms);
+    nf_idx = args_i64(a, 0);
+    for (int f = 0; f < AGG_NFIELDS; f++) {
+        if (c->f[f] != 0) {
+            args_str(a, agg_field_name((enum agg_field)f));
+            args_i64(a, c->f[f]);
+            nf++;
+        }
+    }
+    sketch_foreach(&c->wait, add_bin, &wb);
+    sketch_foreach(&c->ttr, add_bin, &tb);
+    args_set_i64(a, nf_idx, nf + wb.n + tb.n);
+}
+
+/* Appends the apply commands of all rows, chunked. */
+static int append_apply(struct store *s, const struct flush_batch *b,
+                        int64_t wall_ms)
+{
+    struct args *a = &s->a;
+    struct agg *cells = b->cells;
+    size_t i = 0, n = agg_count(cells), nrows_idx = 0;
+    int64_t nrows = 0;
+
+    while (i < n) {
+        const struct agg_cell *first = agg_at(cells, i);
+        const struct dim *row = dims_get(b->dims, (int)first->tenant,
+                                         (int)first->dim);
+        size_t j, nb_idx;
+        if (nrows == 0) {
+            begin_script(s, a, "apply");
+            add_timing(s, a, b->clock_ms, wall_ms, -1);
+            nrows_idx = args_i64(a, 0);
+        }
+        args_str(a, dims_tenant_name(b->dims, (int)first->tenant));
+        args_str(a, row->channel);
+        args_str(a, row->queue);
+        args_str(a, row->leaf ? "1" : "0");
+        nb_idx = args_i64(a, 0);
+        for (j = i; j < n && agg_at(cells, j)->tenant == first->tenant &&
+                    agg_at(cells, j)->dim == first->dim;
+             j++) {
+            add_cell(a, agg_at(cells, j));
+        }
+        args_set_i64(a, nb_idx, (int64_t)(j - i));
+        nrows++;
+        i = j;
+        if (a->n >= ARGS_PER_CALL || i == n) {
+            args_set_i64(a, nrows_idx, nrows);
+            if (args_send(s, a) < 0) {
+                return -1;
+            }
+            nrows = 0;
+        }
+    }
+    return 0;
+}
+
+static void add_row_names(struct args *a, const struct flush_batch *b,
+                          uint32_t tenant, uint32_t dim)
+{
+    const struct dim *row = dims_get(b->dims, (int)tenant, (int)dim);
+
+    args_str(a, dims_tenant_name(b->dims, (int)tenant));
+    args_str(a, row->channel);
+    args_str(a, row->queue);
+}
+
+static int append_live(struct store *s, const struct flush_batch *b,
+                       const struct store_offset *offsets, size_t n_off,
+                       const char *offsets_key)
+{
+    struct args *a = &s->a;
+
+    begin_script(s, a, "live");
+    args_i64(a, b->clock_ms);
+    args_i64(a, (int64_t)b->n_live);
+    for (size_t i = 0; i < b->n_live; i++) {
+        const struct live_delta *d = &b->live[i];
+        add_row_names(a, b, d->tenant, d->dim);
+        args_i64(a, d->open_tickets);
+        args_i64(a, d->waiting_dms);
+        args_i64(a, d->waiting_calls);
+    }
+    args_i64(a, (int64_t)b->n_oldest);
+    for (size_t i = 0; i < b->n_oldest; i++) {
+        const struct oldest_update *o = &b->oldest[i];
+        add_row_names(a, b, o->tenant, o->dim);
+        args_str(a, o->member);
+        args_i64(a, o->oldest_ms);
+    }
+    args_str(a, offsets_key ? offsets_key : "");
+    args_i64(a, (int64_t)n_off);
+    for (size_t i = 0; i < n_off; i++) {
+        args_str(a, offsets[i].member);
+        args_i64(a, offsets[i].next);
+    }
+    return args_send(s, a);
+}
+
+/* Reads the n replies of MULTI, n - 2 queued commands and EXEC. */
+static int read_transaction(struct store *s, size_t n, char *errstr,
+                            size_t errstr_size)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
+            snprintf(errstr, errstr_size, "redis %s:%d: flush: %s",
+                     s->url.host, s->url.port, s->ctx->errstr);
+            disconnect(s);
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(errstr, errstr_size, "redis flush: %s", r->str);
+            rc = -1;
+        } else if (i == n - 1 && r->type == REDIS_REPLY_ARRAY) {
+            for (size_t k = 0; k < r->elements && rc == 0; k++) {
+                if (r->element[k]->type == REDIS_REPLY_ERROR) {
+                    snprintf(errstr, errstr_size, "redis flush script: %s",
+                             r->element[k]->str);
+                    rc = -1;
+                }
+            }
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int store_flush(struct store *s, const struct flush_batch *batch,
+                const struct store_offset *offsets, size_t n_offsets,
+                const char *offsets_key, int64_t wall_ms, char *errstr,
+                size_t errstr_size)
+{
+    uint64_t before;
+    int rc;
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    before = s->stats.commands;
+    if (redisAppendCommand(s->ctx, "MULTI") != REDIS_OK ||
+        append_apply(s, batch, wall_ms) < 0 ||
+        append_live(s, batch, offsets, n_offsets, offsets_key) < 0 ||
+        redisAppendCommand(s->ctx, "EXEC") != REDIS_OK) {
+        snprintf(errstr, errstr_size, "out of memory building the flush");
+        disconnect(s); /* drops the half-built transaction */
+        s->stats.errors++;
+        return -1;
+    }
+    s->stats.commands += 2;
+    rc = read_transaction(s, (size_t)(s->stats.commands - before), errstr,
+                          errstr_size);
+    if (rc < 0) {
+        s->stats.errors++;
+        if (strstr(errstr, "NOSCRIPT") != NULL) {
+            disconnect(s); /* reconnecting loads the script again */
+        }
+        return -1;
+    }
+    s->stats.flushes++;
+    return 0;
+}
+
+int store_tick(struct store *s, int64_t clock_ms, int64_t wall_ms, bool slide,
+               char *errstr, size_t errstr_size)
+{
+    redisReply *r;
+    int rc;
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    begin_script(s, &s->a, "tick");
+    add_timing(s, &s->a, clock_ms, wall_ms, slide ? 1 : 0);
+    if (args_send(s, &s->a) < 0 ||
+        redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
+        snprintf(errstr, errstr_size, "redis tick: %s", s->ctx->errstr);
+        disconnect(s);
+        s->stats.errors++;
+        return -1;
+    }
+    rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+    if (rc < 0) {
+        snprintf(errstr, errstr_size, "redis tick: %s", r->str);
+        s->stats.errors++;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_read_offsets(struct store *s, const char *offsets_key,
+                       const char *const *members, size_t n, int64_t *next,
+                       char *errstr, size_t errstr_size)
+{
+    struct args *a = &s->a;
+    redisReply *r;
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    args_reset(a);
+    args_str(a, "HMGET");
+    args_str(a, offsets_key);
+    for (size_t i = 0; i < n; i++) {
+        args_str(a, members[i]);
+    }
+    if (args_send(s, a) < 0 ||
+        redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
+        snprintf(errstr, errstr_size, "redis HMGET %s: %s", offsets_key,
+                 s->ctx->errstr);
+        disconnect(s);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        snprintf(errstr, errstr_size, "redis HMGET %s: unexpected reply",
+                 offsets_key);
+        freeReplyObject(r);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        next[i] = r->element[i]->type == REDIS_REPLY_STRING
+                      ? strtoll(r->element[i]->str, NULL, 10)
+                      : -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+const struct store_stats *store_stats(const struct store *s)
+{
+    return &s->stats;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* store: the Redis side — connection, the atomic flush of a batch with its offsets, the clock tick, offsets read-back. */
+#ifndef TP_STORE_H
+#define TP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "pipeline.h"
+
+/* A parsed redis://[user[:pass]@]host:port[/db] URL. */
+struct store_url {
+    char user[128];
+    char pass[256];
+    char host[256];
+    int port;
+    int db;
+};
+
+/* Parses url (borrowed). Returns 0, or -1 with errstr naming what is wrong. */
+int store_parse_url(const char *url, struct store_url *out, char *errstr,
+                    size_t errstr_size);
+
+/* The next offset of one input partition, recorded with the flush. */
+struct store_offset {
+    const char *member; /* "topic/partition", borrowed */
+    int64_t next;
+};
+
+struct store;
+
+/* Prepares a store for cfg (borrowed, must outlive it). Connects lazily; a
+ * bad URL is an error here. Returns NULL with errstr. */
+struct store *store_new(const struct config *cfg, char *errstr,
+                        size_t errstr_size);
+void store_destroy(struct store *s);
+
+/* Connects now (and loads the script). Returns 0 or -1 with errstr. */
+int store_connect(struct store *s, char *errstr, size_t errstr_size);
+
+/* Writes batch and the offsets it covers in one MULTI/EXEC. offsets_key is
+ * the hash of schemas/redis.md (tp:offsets:GROUP); may be NULL when n_offsets
+ * is 0. Returns 0 when applied, -1 when not applied (nothing was written;
+ * retry later) with errstr. */
+int store_flush(struct store *s, const struct flush_batch *batch,
+                const struct store_offset *offsets, size_t n_offsets,
+                const char *offsets_key, int64_t wall_ms, char *errstr,
+                size_t errstr_size);
+
+/* Refreshes the clock-driven values of every tenant: oldest_wait_ms, and with
+ * slide the windows of rows that had no events. Returns 0 or -1. */
+int store_tick(struct store *s, int64_t clock_ms, int64_t wall_ms, bool slide,
+               char *errstr, size_t errstr_size);
+
+/* Reads recorded next offsets of members from offsets_key into next[i]
+ * (-1 where none). Returns 0 or -1. */
+int store_read_offsets(struct store *s, const char *offsets_key,
+                       const char *const *members, size_t n, int64_t *next,
+                       char *errstr, size_t errstr_size);
+
+/* Redis commands sent (top level), errors and reconnects so far. */
+struct store_stats {
+    uint64_t commands;
+    uint64_t errors;
+    uint64_t connects;
+    uint64_t flushes;
+};
+const struct store_stats *store_stats(const struct store *s);
+
+#endif

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* u64map: an open-addressing hash map from non-zero 64-bit keys to 32-bit values. */
+#include "u64map.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_CAP 16
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    return x;
+}
+
+uint64_t hash64(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t h = seed ^ (len * UINT64_C(0x9e3779b97f4a7c15));
+    uint64_t w;
+
+    while (len >= 8) {
+        memcpy(&w, p, 8);
+        h = mix64(h ^ w) * UINT64_C(0x9e3779b97f4a7c15);
+        p += 8;
+        len -= 8;
+    }
+    w = 0;
+    memcpy(&w, p, len);
+    h = mix64(h ^ w ^ ((uint64_t)len << 56));
+    return h != 0 ? h : 1;
+}
+
+void u64map_init(struct u64map *m)
+{
+    memset(m, 0, sizeof(*m));
+}
+
+void u64map_release(struct u64map *m)
+{
+    free(m->keys);
+    free(m->vals);
+    u64map_init(m);
+}
+
+void u64map_clear(struct u64map *m)
+{
+    if (m->keys != NULL) {
+        memset(m->keys, 0, m->cap * sizeof(*m->keys));
+    }
+    m->count = 0;
+}
+
+static size_t slot_of(const struct u64map *m, uint64_t key)
+{
+    return (size_t)mix64(key) & (m->cap - 1);
+}
+
+uint32_t *u64map_get(const struct u64map *m, uint64_t key)
+{
+    if (m->cap == 0) {
+        return NULL;
+    }
+    for (size_t i = slot_of(m, key);; i = (i + 1) & (m->cap - 1)) {
+        if (m->keys[i] == key) {
+            return &m->vals[i];
+        }
+        if (m->keys[i] == 0) {
+            return NULL;
+        }
+    }
+}
+
+static void insert_fresh(struct u64map *m, uint64_t key, uint32_t val)
+{
+    size_t i = slot_of(m, key);
+
+    while (m->keys[i] != 0) {
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->count++;
+}
+
+static int grow(struct u64map *m)
+{
+    struct u64map old = *m;
+    size_t cap = m->cap ? m->cap * 2 : MIN_CAP;
+
+    m->keys = calloc(cap, sizeof(*m->keys));
+    m->vals = malloc(cap * sizeof(*m->vals));
+    if (m->keys == NULL || m->vals == NULL) {
+        free(m->keys);
+        free(m->vals);
+        *m = old;
+        return -1;
+    }
+    m->cap = cap;
+    m->count = 0;
+    for (size_t i = 0; i < old.cap; i++) {
+        if (old.keys[i] != 0) {
+            insert_fresh(m, old.keys[i], old.vals[i]);
+        }
+    }
+    free(old.keys);
+    free(old.vals);
+    return 0;
+}
+
+int u64map_put(struct u64map *m, uint64_t key, uint32_t val)
+{
+    uint32_t *v = u64map_get(m, key);
+
+    if (v != NULL) {
+        *v = val;
+        return 0;
+    }
+    /* Keep the load factor under 0.7. */
+    if ((m->count + 1) * 10 > m->cap * 7 && grow(m) < 0) {
+        return -1;
+    }
+    insert_fresh(m, key, val);
+    return 0;
+}
+
+int u64map_del(struct u64map *m, uint64_t key)
+{
+    size_t i, j, mask = m->cap - 1;
+
+    if (m->cap == 0) {
+        return 0;
+    }
+    for (i = slot_of(m, key); m->keys[i] != key; i = (i + 1) & mask) {
+        if (m->keys[i] == 0) {
+            return 0;
+        }
+    }
+    /* Backward-shift: pull later members of the probe run into the hole. */
+    for (j = (i + 1) & mask; m->keys[j] != 0; j = (j + 1) & mask) {
+        size_t home = slot_of(m, m->keys[j]);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->keys[i] = 0;
+    m->count--;
+    return 1;
+}
+
+size_t u64map_bytes(const struct u64map *m)
+{
+    return m->cap * (sizeof(*m->keys) + sizeof(*m->vals));
+}
