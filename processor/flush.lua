@@ -95,8 +95,10 @@ local function bin_value(idx)
 end
 
 -- Quantiles qs (ascending) of the sketch stored as fields PREFIX..IDX in st,
--- n samples. Rank of q is floor(q * (n - 1)), 0-based.
-local function quantiles(st, prefix, n, qs)
+-- n samples. Rank of q is floor(q * (n - 1)), 0-based. A bin's value may lie
+-- up to 1 % above the exact maximum; capping at it only brings the estimate
+-- closer to the truth.
+local function quantiles(st, prefix, n, qs, max)
   local bins, counts = {}, {}
   local plen = #prefix
   for f, v in pairs(st) do
@@ -112,7 +114,7 @@ local function quantiles(st, prefix, n, qs)
   for _, idx in ipairs(bins) do
     cum = cum + counts[idx]
     while qi <= #qs and cum > math.floor(qs[qi] * (n - 1)) do
-      out[qi] = bin_value(idx)
+      out[qi] = math.min(bin_value(idx), max)
       qi = qi + 1
     end
   end
@@ -129,7 +131,7 @@ local function kpi_fields(st, wall)
   put('events', fmt_int(count('events')))
   local wn = count('wait_n')
   if wn > 0 then
-    local q = quantiles(st, 'w:', wn, { 0.5, 0.9, 0.99 })
+    local q = quantiles(st, 'w:', wn, { 0.5, 0.9, 0.99 }, count('wait_max'))
     put('wait_n', fmt_int(wn))
     put('wait_mean_ms', fmt_num(count('wait_sum') / wn))
     put('wait_p50_ms', fmt_num(q[1]))
@@ -151,7 +153,7 @@ local function kpi_fields(st, wall)
   end
   local tn = count('ttr_n')
   if tn > 0 then
-    local q = quantiles(st, 't:', tn, { 0.5, 0.9 })
+    local q = quantiles(st, 't:', tn, { 0.5, 0.9 }, count('ttr_max'))
     put('ttr_n', fmt_int(tn))
     put('ttr_mean_ms', fmt_num(count('ttr_sum') / tn))
     put('ttr_p50_ms', fmt_num(q[1]))
