@@ -63,9 +63,22 @@ build/tpgen --seed 5 --count 30000 --start "$start" --span 1m \
     --topic touchpoints --out "$dir/stream.ndjson" \
     --valid-out "$dir/valid.ndjson" --invalid-out "$dir/invalid.ndjson" \
     2>"$dir/tpgen.err"
+# Clock rules in run: 10 minutes ahead is rejected ("occurred_at in the
+# future"), 2 minutes ahead (within the 5m skew) is accepted and waits in its
+# own bucket, outside the current windows.
+future() { # ID OFFSET_MS
+    printf '%s\t{"event_id":"%s","type":"survey.csat","occurred_at":%d,"tenant":"acme","channel":"phone","customer_id":"%s","score":4}\n' \
+        "$1" "$1" $(($(now_ms) + $2)) "$1"
+}
+future fut-far 600000 >"$dir/future.tsv"
+future fut-near 120000 >>"$dir/future.tsv"
+kcat -P -b "$KAFKA_BOOTSTRAP" -t touchpoints -K $'\t' <"$dir/future.tsv"
+head -n 1 "$dir/future.tsv" | cut -f 2- >>"$dir/invalid.ndjson"
+tail -n 1 "$dir/future.tsv" | cut -f 2- >>"$dir/valid.ndjson"
+
 total=$(tp_topic_count touchpoints)
 echo "produced $total messages to 4 partitions"
-check "the topic holds every produced message" test "$total" -eq 30130
+check "the topic holds every produced message" test "$total" -eq 30132
 
 write_config "$dir/run.yaml" itest touchpoints 0
 build/touchpointd run -c "$dir/run.yaml" 2>"$dir/run.err" &
@@ -83,8 +96,8 @@ check "SIGTERM: drained and left within 10 s ($((live_max - t0)) ms)" \
     test $((live_max - t0)) -lt 10000
 check "run summary counts the 100 duplicates once" \
     grep -Eq '^  duplicates +100$' "$dir/run.err"
-check "run summary counts the 30 rejected messages" \
-    grep -Eq '^  rejected +30 ' "$dir/run.err"
+check "run summary counts the 31 rejected messages (one future)" \
+    grep -Eq '^  rejected +31 .*future 1' "$dir/run.err"
 check "KPI and live hashes equal the independent truth" \
     build/tests/kpi_truth --events "$dir/valid.ndjson" --redis "$REDIS_URL" \
     --clock-ms "$live_max" --live-clock-min "$live_min" \
@@ -96,14 +109,18 @@ kcat -C -b "$KAFKA_BOOTSTRAP" -t touchpoints.dlq -e -q -u \
 # Three lines a message: headers, payload, end marker.
 awk 'NR % 3 == 2' "$dir/dlq.raw" | sort >"$dir/dlq.payloads"
 sort "$dir/invalid.ndjson" >"$dir/invalid.sorted"
-check "dead-letter topic holds exactly the 30 malformed messages" \
+check "dead-letter topic holds exactly the 31 rejected messages" \
     cmp -s "$dir/dlq.payloads" "$dir/invalid.sorted"
 check "every dead-letter message carries tp-error, tp-error-class, tp-source" \
-    test "$(grep -c 'tp-error=.*tp-error-class=.*tp-source=touchpoints/' "$dir/dlq.raw")" -eq 30
+    test "$(grep -c 'tp-error=.*tp-error-class=.*tp-source=touchpoints/' "$dir/dlq.raw")" -eq 31
+check "the far-future event is dead-lettered as 'occurred_at in the future'" \
+    grep -q 'tp-error=occurred_at in the future,tp-error-class=future' "$dir/dlq.raw"
 check "the out-of-range reason names the field and range" \
     grep -q 'tp-error=score out of range' "$dir/dlq.raw"
 
 # ---- replay of the same stream gives the same KPI hashes ----
+# (without the future events: replay's clock is event time, so a future event
+# would move the windows.)
 build/touchpointd replay --redis "${REDIS_URL%/0}/1" "$dir/stream.ndjson" \
     >"$dir/replay.out" 2>"$dir/replay.err"
 check "replay of the same stream gives the same KPI hashes as run" \
