@@ -27,7 +27,7 @@ ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/touchpointd $(BUILD)/tpgen
 
 .PHONY: all deps test unit integration demo clean format format-check help \
-        tests-build
+        tests-build valgrind
 
 all: $(BINS)
 
@@ -38,6 +38,7 @@ help:
 	@echo "make unit       unit tests only (no servers)"
 	@echo "make demo       local Redis + Kafka, a generated stream, KPIs read back"
 	@echo "make SANITIZER=address,undefined test   the same under ASan/UBSan"
+	@echo "make valgrind   unit tests under valgrind"
 	@echo "make format / format-check              clang-format"
 
 $(BUILD)/obj/%.o: processor/%.c $(wildcard processor/*.h) | $(BUILD)/obj
@@ -91,6 +92,10 @@ test: deps
 demo: deps
 	$(MAKE) all
 	tests/harness/demo.sh
+
+valgrind: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+	  TP_TESTDATA=tests/data valgrind -q --error-exitcode=1 --leak-check=full $$t >/dev/null; done
 
 format:
 	clang-format -i processor/*.[ch] tests/unit/*.c tests/integration/*.c

@@ -190,6 +190,9 @@ static int cmp_cells(const void *pa, const void *pb)
 
 void agg_sort(struct agg *a)
 {
+    if (a->n < 2) {
+        return; /* also: cells may still be NULL */
+    }
     qsort(a->cells, a->n, sizeof(*a->cells), cmp_cells);
     u64map_clear(&a->index);
     for (size_t i = 0; i < a->n; i++) {

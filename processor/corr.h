@@ -8,7 +8,7 @@
 
 enum corr_kind { CORR_DM, CORR_CALL, CORR_TICKET };
 
-/* 48 bytes per record plus ~24 bytes of index: well under the 128-byte budget
+/* 40 bytes per record plus ~24 bytes of index: well under the 128-byte budget
  * per open correlation. */
 struct corr_rec {
     uint64_t key;       /* corr_key() */

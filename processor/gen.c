@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* gen: tpgen's stream — sessions scheduled in event-time order, rendered as JSON messages. */
+/* gen: tpgen's stream — sessions in event-time order, rendered as JSON lines.
+ */
 #include "gen.h"
 
 #include <math.h>
@@ -49,8 +50,8 @@ struct gen {
     size_t run_len;
     double arrival_mean_ms; /* mean gap between session arrivals */
     double next_arrival;
-    double followup_rate;   /* steady: recent follow-up events per ms */
-    int64_t followup_t;     /* when followup_rate was last decayed */
+    double followup_rate; /* steady: recent follow-up events per ms */
+    int64_t followup_t;   /* when followup_rate was last decayed */
 
     struct gen_session *pool;
     uint32_t pool_len, pool_cap;
@@ -71,7 +72,7 @@ struct gen {
     char err[128];
 };
 
-/* ---- names and incidents ------------------------------------------------ */
+/* ---- names and incidents ------------------------------------------------- */
 
 int gen_name_check(const char *name, int is_tenant, char *errstr,
                    size_t errstr_size)
@@ -81,8 +82,8 @@ int gen_name_check(const char *name, int is_tenant, char *errstr,
 
     for (size_t i = 0; i < len; i++) {
         char c = name[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '_' || c == '-' ||
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                 c == '-' ||
                  (is_tenant && ((c >= 'A' && c <= 'Z') || c == '.'));
         if (!ok) {
             len = 0; /* reported below */
@@ -93,7 +94,8 @@ int gen_name_check(const char *name, int is_tenant, char *errstr,
         snprintf(errstr, errstr_size, "'%s' does not match %s", name, set);
         return -1;
     }
-    if (!is_tenant && (strcmp(name, "_all") == 0 || strcmp(name, "_other") == 0)) {
+    if (!is_tenant &&
+        (strcmp(name, "_all") == 0 || strcmp(name, "_other") == 0)) {
         snprintf(errstr, errstr_size, "'%s' is reserved for roll-ups", name);
         return -1;
     }
@@ -101,8 +103,7 @@ int gen_name_check(const char *name, int is_tenant, char *errstr,
 }
 
 /* Copies the part of *p up to one of stops (or the end) into dst. */
-static int take_part(const char **p, const char *stops, char *dst,
-                     size_t size)
+static int take_part(const char **p, const char *stops, char *dst, size_t size)
 {
     size_t n = strcspn(*p, stops);
 
@@ -128,7 +129,8 @@ static int incident_where(const char **p, struct gen_incident *inc,
             strcpy(dims[i], "*");
             (*p)++;
         }
-        if ((!any && take_part(p, i < 2 ? "/@*" : "@*", dims[i], sizes[i]) < 0) ||
+        if ((!any &&
+             take_part(p, i < 2 ? "/@*" : "@*", dims[i], sizes[i]) < 0) ||
             (i < 2 && **p != '/')) {
             snprintf(errstr, errstr_size,
                      "expected TENANT/CHANNEL/QUEUE after the kind ('*' "
@@ -146,8 +148,8 @@ static int incident_where(const char **p, struct gen_incident *inc,
     return 0;
 }
 
-static int incident_when(const char **p, struct gen_incident *inc,
-                         char *errstr, size_t errstr_size)
+static int incident_when(const char **p, struct gen_incident *inc, char *errstr,
+                         size_t errstr_size)
 {
     char part[64];
 
@@ -171,8 +173,8 @@ static int incident_when(const char **p, struct gen_incident *inc,
     return 0;
 }
 
-int gen_incident_parse(const char *spec, struct gen_incident *inc,
-                       char *errstr, size_t errstr_size)
+int gen_incident_parse(const char *spec, struct gen_incident *inc, char *errstr,
+                       size_t errstr_size)
 {
     const char *p = strchr(spec, ':');
     char *end;
@@ -219,7 +221,7 @@ int gen_incident_parse(const char *spec, struct gen_incident *inc,
     return 0;
 }
 
-/* ---- rendering ------------------------------------------------------------- */
+/* ---- rendering ----------------------------------------------------------- */
 
 static char *put_mem(char *w, const char *s, size_t n)
 {
@@ -292,9 +294,9 @@ static const struct {
     int8_t digits;
     int8_t zulu;
 } styles[] = {
-    {0, 3, 1},   {0, 3, 1},   {0, 3, 1},   {0, 3, 1},   {0, 3, 1},
-    {0, 3, 1},   {0, 3, 1},   {0, 3, 1},   {0, 3, 1},   {0, 3, 1},
-    {120, 3, 0}, {-300, 3, 0}, {330, 6, 0}, {60, -1, 0}, {0, 6, 1},
+    {0, 3, 1},    {0, 3, 1},    {0, 3, 1},   {0, 3, 1},   {0, 3, 1},
+    {0, 3, 1},    {0, 3, 1},    {0, 3, 1},   {0, 3, 1},   {0, 3, 1},
+    {120, 3, 0},  {-300, 3, 0}, {330, 6, 0}, {60, -1, 0}, {0, 6, 1},
     {-480, 9, 0}, {0, -1, 0},
 };
 
@@ -361,8 +363,12 @@ static const char *const corr_field[] = {
 static size_t render_key(struct gen *g, const struct gen_session *s,
                          const struct gen_step *st, uint64_t event_num)
 {
-    static const char *const prefix[] = {[GEN_K_CALL] = "call-", [GEN_K_DM_FAST] = "dm-",
-                                         [GEN_K_DM_SLOW] = "dm-", [GEN_K_TICKET] = "tk-"};
+    static const char *const prefix[] = {
+        [GEN_K_CALL] = "call-",
+        [GEN_K_DM_FAST] = "dm-",
+        [GEN_K_DM_SLOW] = "dm-",
+        [GEN_K_TICKET] = "tk-",
+    };
     char *w = g->key;
 
     if (g->opt.unkeyed) {
@@ -452,7 +458,7 @@ static size_t render_event(struct gen *g, const struct gen_session *s,
     return (size_t)(w - g->line);
 }
 
-/* ---- heap and pool --------------------------------------------------------- */
+/* ---- heap and pool ------------------------------------------------------- */
 
 static int heap_push(struct gen *g, int64_t t, uint32_t s)
 {
@@ -531,22 +537,21 @@ static uint32_t pool_take(struct gen *g)
     return g->pool_len++;
 }
 
-/* ---- the stream ------------------------------------------------------------ */
+/* ---- the stream ---------------------------------------------------------- */
 
 static int check_options(const struct gen_options *o, char *errstr,
                          size_t errstr_size)
 {
-    if (o->n_tenants < 1 || o->n_tenants > GEN_LIST_MAX ||
-        o->n_channels < 1 || o->n_channels > GEN_LIST_MAX ||
-        o->n_queues < 1 || o->n_queues > GEN_LIST_MAX) {
+    if (o->n_tenants < 1 || o->n_tenants > GEN_LIST_MAX || o->n_channels < 1 ||
+        o->n_channels > GEN_LIST_MAX || o->n_queues < 1 ||
+        o->n_queues > GEN_LIST_MAX) {
         snprintf(errstr, errstr_size,
                  "tenants, channels and queues need 1..%d names each",
                  GEN_LIST_MAX);
         return -1;
     }
     if (o->n_incidents > GEN_INCIDENT_MAX) {
-        snprintf(errstr, errstr_size, "at most %d incidents",
-                 GEN_INCIDENT_MAX);
+        snprintf(errstr, errstr_size, "at most %d incidents", GEN_INCIDENT_MAX);
         return -1;
     }
     if (o->span_ms <= 0 || !(o->events_per_ms > 0) || o->start_ms < 0 ||
@@ -653,8 +658,7 @@ static uint64_t extra_due(const struct gen *g, uint64_t k, uint64_t n)
     if (g->opt.count == 0) {
         return 1000 * (k + 1);
     }
-    return (uint64_t)((double)(k + 1) * (double)g->opt.count /
-                      (double)(n + 1));
+    return (uint64_t)((double)(k + 1) * (double)g->opt.count / (double)(n + 1));
 }
 
 static int bad_due(const struct gen *g)
@@ -689,8 +693,8 @@ int64_t gen_next_time(const struct gen *g)
 
 static void emit_duplicate(struct gen *g, struct gen_msg *msg)
 {
-    uint64_t back_max = g->ring_fill < GEN_DUP_BACK ? g->ring_fill
-                                                    : GEN_DUP_BACK;
+    uint64_t back_max =
+        g->ring_fill < GEN_DUP_BACK ? g->ring_fill : GEN_DUP_BACK;
     uint64_t back = 1 + gen_rng_next(&g->rng) % back_max;
     const struct ring_slot *slot = &g->ring[(g->ring_fill - back) % GEN_RING];
 
@@ -745,7 +749,7 @@ static uint32_t next_session(struct gen *g)
         return i;
     }
     gen_model_start(&g->model, &g->rng, &g->pool[i], ++g->sessions,
-                  (int64_t)g->next_arrival);
+                    (int64_t)g->next_arrival);
     g->open++;
     g->next_arrival += -arrival_mean(g) * log1p(-gen_rng_unit(&g->rng));
     return i;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* gen: the seeded model behind tpgen — realistic touchpoint sessions rendered as event messages. */
+/* gen: tpgen's seeded generator of realistic touchpoint event streams. */
 #ifndef TP_GEN_H
 #define TP_GEN_H
 
@@ -25,7 +25,9 @@
  *  - Malformed messages and byte-identical duplicates are spread evenly
  *    through the valid ones.
  *
- * Nothing here does I/O. The same options give the same bytes.
+ * Nothing here does I/O. The same options give the same bytes (a steady
+ * stream stamped with the wall clock excepted). The module's parts:
+ * gen_model.{c,h} (the session model), gen_bad.{c,h} (malformed messages).
  */
 
 #define GEN_LIST_MAX 64
@@ -66,8 +68,8 @@ struct gen_incident {
 /* Parses "wait-spike:T/C/Q[@OFFSET+DURATION][*FACTOR]" or
  * "detractor-surge:T/C/Q[@OFFSET+DURATION]" (spec is borrowed). Returns 0, or
  * -1 with a message naming what was expected. */
-int gen_incident_parse(const char *spec, struct gen_incident *inc,
-                       char *errstr, size_t errstr_size);
+int gen_incident_parse(const char *spec, struct gen_incident *inc, char *errstr,
+                       size_t errstr_size);
 
 /* Checks a tenant name (is_tenant) or a channel/queue name against the
  * contract's charset and the reserved "_all"/"_other". Returns 0 or -1. */
@@ -76,16 +78,16 @@ int gen_name_check(const char *name, int is_tenant, char *errstr,
 
 struct gen_options {
     uint64_t seed;
-    int64_t start_ms;          /* event time of the stream start */
-    int64_t span_ms;           /* the span the arrival rate is sized for */
-    double events_per_ms;      /* wanted valid events per ms over the span */
-    uint64_t count;            /* valid events to emit; 0: no limit */
-    uint64_t invalid;          /* malformed messages to mix in */
-    uint64_t duplicates;       /* byte-identical re-emissions to mix in */
-    int unkeyed;               /* every message gets an empty key */
-    int steady;                /* live streams: hold events_per_ms at every
-                                  moment (arrivals fill in what the sessions'
-                                  later events leave), not just on average */
+    int64_t start_ms;     /* event time of the stream start */
+    int64_t span_ms;      /* the span the arrival rate is sized for */
+    double events_per_ms; /* wanted valid events per ms over the span */
+    uint64_t count;       /* valid events to emit; 0: no limit */
+    uint64_t invalid;     /* malformed messages to mix in */
+    uint64_t duplicates;  /* byte-identical re-emissions to mix in */
+    int unkeyed;          /* every message gets an empty key */
+    int steady;           /* live streams: hold events_per_ms at every
+                             moment (arrivals fill in what the sessions'
+                             later events leave), not just on average */
     /* Names, borrowed for the duration of gen_new (copied). */
     const char *const *tenants;
     size_t n_tenants;

@@ -19,11 +19,11 @@
 
 enum wrap {
     W_NONE,
-    W_TRUNCATE,      /* cut in the middle of the object */
-    W_PROSE,         /* a log line instead of JSON */
+    W_TRUNCATE, /* cut in the middle of the object */
+    W_PROSE,    /* a log line instead of JSON */
     W_TRAILING_COMMA,
-    W_ARRAY,         /* the event inside [ ] */
-    W_STRING,        /* a JSON string */
+    W_ARRAY,  /* the event inside [ ] */
+    W_STRING, /* a JSON string */
     W_NUMBER,
     W_NULL
 };
@@ -85,10 +85,8 @@ static const struct variant variants[] = {
      W_NONE},
     {GEN_BAD_TIMESTAMP, EV_DM_REPLIED, "occurred_at", "@ts-frac10", W_NONE},
     {GEN_BAD_TIMESTAMP, EV_CALL_ENDED, "occurred_at", "@ts-feb30", W_NONE},
-    {GEN_BAD_TIMESTAMP, EV_SURVEY_CSAT, "occurred_at", "\"yesterday\"",
-     W_NONE},
-    {GEN_BAD_TIMESTAMP, EV_TICKET_CLOSED, "opened_at", "@ts-nooffset",
-     W_NONE},
+    {GEN_BAD_TIMESTAMP, EV_SURVEY_CSAT, "occurred_at", "\"yesterday\"", W_NONE},
+    {GEN_BAD_TIMESTAMP, EV_TICKET_CLOSED, "opened_at", "@ts-nooffset", W_NONE},
     {GEN_BAD_TOO_LARGE, EV_DM_RECEIVED, "note", "@pad", W_NONE},
     {GEN_BAD_TOO_LARGE, EV_TICKET_OPENED, "note", "@pad", W_NONE},
     {GEN_BAD_RESERVED, EV_CALL_QUEUED, "channel", "\"_all\"", W_NONE},
@@ -229,8 +227,7 @@ static void base_fields(const struct variant *v, const char *id,
 }
 
 /* A computed timestamp value with one defect. */
-static void bad_timestamp(const char *what, int64_t ms, char *out,
-                          size_t size)
+static void bad_timestamp(const char *what, int64_t ms, char *out, size_t size)
 {
     char ts[40];
 
@@ -250,8 +247,8 @@ static void bad_timestamp(const char *what, int64_t ms, char *out,
     snprintf(out, size, "\"%s\"", ts);
 }
 
-static void apply_change(const struct variant *v,
-                         const struct gen_bad_ctx *ctx, struct fields *f)
+static void apply_change(const struct variant *v, const struct gen_bad_ctx *ctx,
+                         struct fields *f)
 {
     char buf[160];
 
@@ -280,8 +277,8 @@ static size_t render_object(const struct fields *f, char *buf, size_t size)
 
     buf[len++] = '{';
     for (int i = 0; i < f->n; i++) {
-        len += (size_t)snprintf(buf + len, size - len, "%s\"%s\":",
-                                i ? "," : "", f->name[i]);
+        len += (size_t)snprintf(buf + len, size - len,
+                                "%s\"%s\":", i ? "," : "", f->name[i]);
         if (strcmp(f->value[i], "@pad") == 0) {
             buf[len++] = '"';
             memset(buf + len, 'x', PAD_BYTES);
@@ -331,8 +328,7 @@ static size_t wrap(enum wrap w, const char *id, const struct gen_bad_ctx *ctx,
 }
 
 size_t gen_bad_render(uint64_t k, const struct gen_bad_ctx *ctx, char *buf,
-                      size_t size, char *key, size_t key_size,
-                      size_t *key_len)
+                      size_t size, char *key, size_t key_size, size_t *key_len)
 {
     const struct variant *v = pick_variant(k);
     struct fields f;

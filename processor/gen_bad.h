@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* gen_bad: the malformed messages tpgen mixes in, one per rejection class of the contract. */
+/* gen_bad: tpgen's malformed messages, one kind per rejection class. */
 #ifndef TP_GEN_BAD_H
 #define TP_GEN_BAD_H
 
@@ -13,11 +13,11 @@
 
 /* Where the malformed messages pretend to come from; all borrowed. */
 struct gen_bad_ctx {
-    const char *run;     /* run tag used in ids: "x-<run>-<k>" */
-    const char *tenant;  /* plausible dimensions for the fields left intact */
+    const char *run;    /* run tag used in ids: "x-<run>-<k>" */
+    const char *tenant; /* plausible dimensions for the fields left intact */
     const char *channel;
     const char *queue;
-    int64_t stamp_ms;    /* occurred_at of the fields left intact */
+    int64_t stamp_ms; /* occurred_at of the fields left intact */
 };
 
 /* Class of the k-th malformed message: k cycles through the classes. */
@@ -28,7 +28,6 @@ enum gen_invalid_class gen_bad_class(uint64_t k);
  * GEN_BAD_MIN_SIZE) and its key into key (key_size >= 64); never a newline.
  * Returns the message length and sets *key_len. */
 size_t gen_bad_render(uint64_t k, const struct gen_bad_ctx *ctx, char *buf,
-                      size_t size, char *key, size_t key_size,
-                      size_t *key_len);
+                      size_t size, char *key, size_t key_size, size_t *key_len);
 
 #endif

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* gen_model: the session model of tpgen — who arrives where, how long they wait, how it ends. */
+/* gen_model: tpgen's session model: where sessions arrive, how long they wait. */
 #include "gen_model.h"
 
 #include <math.h>
@@ -49,8 +49,7 @@ enum state {
     S_SURVEY
 };
 
-/* ---- random numbers -------------------------------------------------------- */
-
+/* ---- random numbers ------------------------------------------------------ */
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -134,7 +133,7 @@ static unsigned rng_pick(struct gen_rng *r, const double *cum, size_t n)
     return (unsigned)(n - 1);
 }
 
-/* ---- the session model ------------------------------------------------- */
+/* ---- the session model --------------------------------------------------- */
 
 /* Cumulative score distributions. */
 static const double nps_normal[11] = {0.02, 0.03, 0.04, 0.06, 0.08, 0.12,
@@ -144,13 +143,14 @@ static const double nps_surge[11] = {0.10, 0.16, 0.23, 0.33, 0.45, 0.60,
 static const double csat_dist[5] = {0.05, 0.12, 0.25, 0.60, 1.0};
 static const double ces_dist[7] = {0.03, 0.08, 0.16, 0.30, 0.55, 0.82, 1.0};
 
-static int incident_hits(const struct gen_model *m, const struct gen_incident *inc,
+static int incident_hits(const struct gen_model *m,
+                         const struct gen_incident *inc,
                          const struct gen_session *s, int64_t t)
 {
     int64_t from = m->start_ms + inc->offset_ms;
 
-    if (t < from || (inc->duration_ms != INT64_MAX &&
-                     t - from >= inc->duration_ms)) {
+    if (t < from ||
+        (inc->duration_ms != INT64_MAX && t - from >= inc->duration_ms)) {
         return 0;
     }
     return (inc->tenant[0] == '*' ||
@@ -162,8 +162,8 @@ static int incident_hits(const struct gen_model *m, const struct gen_incident *i
 }
 
 /* Product of the wait-spike factors over a wait starting at t. */
-static double wait_factor(const struct gen_model *m, const struct gen_session *s,
-                          int64_t t)
+static double wait_factor(const struct gen_model *m,
+                          const struct gen_session *s, int64_t t)
 {
     double f = 1.0;
 
@@ -176,8 +176,8 @@ static double wait_factor(const struct gen_model *m, const struct gen_session *s
     return f;
 }
 
-static int detractor_surge(const struct gen_model *m, const struct gen_session *s,
-                           int64_t t)
+static int detractor_surge(const struct gen_model *m,
+                           const struct gen_session *s, int64_t t)
 {
     for (size_t i = 0; i < m->n_incidents; i++) {
         if (m->incidents[i].kind == GEN_DETRACTOR_SURGE &&
@@ -188,7 +188,8 @@ static int detractor_surge(const struct gen_model *m, const struct gen_session *
     return 0;
 }
 
-static void wait_open(struct gen_session *s, int64_t stamp, struct gen_step *out)
+static void wait_open(struct gen_session *s, int64_t stamp,
+                      struct gen_step *out)
 {
     if (!(s->flags & GEN_F_WAITING)) {
         s->flags |= GEN_F_WAITING;
@@ -219,9 +220,9 @@ static void assign_agent(struct gen_rng *r, struct gen_session *s)
 }
 
 /* The session ends, or a survey follows after a delay. */
-static void maybe_survey(struct gen_rng *r, struct gen_session *s, int64_t stamp,
-                         double p, const double mix[2], double median,
-                         struct gen_step *out)
+static void maybe_survey(struct gen_rng *r, struct gen_session *s,
+                         int64_t stamp, double p, const double mix[2],
+                         double median, struct gen_step *out)
 {
     double u;
 
@@ -257,10 +258,12 @@ static void step_call(const struct gen_model *m, struct gen_rng *r,
         u = gen_rng_unit(r);
         if (u < 0.05) {
             s->state = S_CALL_ENDED;
-            s->t_next = t + (int64_t)((double)w * (0.2 + 0.6 * gen_rng_unit(r)));
+            s->t_next =
+                t + (int64_t)((double)w * (0.2 + 0.6 * gen_rng_unit(r)));
         } else if (u < 0.05 + p_abandon) {
             s->state = S_CALL_ABANDONED;
-            s->t_next = t + (int64_t)((double)w * (0.2 + 0.7 * gen_rng_unit(r)));
+            s->t_next =
+                t + (int64_t)((double)w * (0.2 + 0.7 * gen_rng_unit(r)));
         } else {
             s->state = S_CALL_ANSWERED;
             s->t_next = t + w;
@@ -309,8 +312,8 @@ static void dm_schedule(struct gen_rng *r, struct gen_session *s, int64_t t)
     s->t_next = s->t_reply > t ? s->t_reply : t;
 }
 
-static void step_dm(const struct gen_model *m, struct gen_rng *r, struct gen_session *s,
-                    int64_t t, struct gen_step *out)
+static void step_dm(const struct gen_model *m, struct gen_rng *r,
+                    struct gen_session *s, int64_t t, struct gen_step *out)
 {
     static const double mix[2] = {0.3, 0.9};
     int fast = s->kind == GEN_K_DM_FAST;
@@ -319,9 +322,9 @@ static void step_dm(const struct gen_model *m, struct gen_rng *r, struct gen_ses
     case S_DM_RECEIVED:
         out->type = EV_DM_RECEIVED;
         wait_open(s, t, out);
-        s->t_reply = t + rng_lognormal(r, (fast ? 40000.0 : 240000.0) *
-                                              wait_factor(m, s, t),
-                                       1.0);
+        s->t_reply =
+            t + rng_lognormal(
+                    r, (fast ? 40000.0 : 240000.0) * wait_factor(m, s, t), 1.0);
         dm_schedule(r, s, t);
         return;
     case S_DM_MORE:
@@ -351,13 +354,13 @@ static void step_ticket(const struct gen_model *m, struct gen_rng *r,
     switch (s->state) {
     case S_TICKET_OPENED:
     case S_TICKET_REOPENED:
-        out->type = s->state == S_TICKET_OPENED ? EV_TICKET_OPENED
-                                                : EV_TICKET_REOPENED;
+        out->type =
+            s->state == S_TICKET_OPENED ? EV_TICKET_OPENED : EV_TICKET_REOPENED;
         s->t_cycle = t;
         if (s->state == S_TICKET_OPENED) {
             wait_open(s, t, out);
-            s->t_next = t + rng_lognormal(r, 3600000.0 * wait_factor(m, s, t),
-                                          1.0);
+            s->t_next =
+                t + rng_lognormal(r, 3600000.0 * wait_factor(m, s, t), 1.0);
         } else {
             s->n = 2; /* one more reply, then closed */
             s->t_next = t + rng_lognormal(r, 3600000.0, 1.0);
@@ -413,7 +416,7 @@ static void step_survey(const struct gen_model *m, struct gen_rng *r,
 
 /* Emits the session's due event at stamp t and schedules the next one. */
 void gen_model_step(const struct gen_model *m, struct gen_rng *r,
-                         struct gen_session *s, int64_t t, struct gen_step *out)
+                    struct gen_session *s, int64_t t, struct gen_step *out)
 {
     out->score = -1;
     out->wait_ms = -1;
@@ -433,10 +436,12 @@ void gen_model_step(const struct gen_model *m, struct gen_rng *r,
 
 /* A new session arriving at t (its first event is due at t). */
 void gen_model_start(const struct gen_model *m, struct gen_rng *r,
-                          struct gen_session *s, uint64_t num, int64_t t)
+                     struct gen_session *s, uint64_t num, int64_t t)
 {
-    static const double customer_p[] = {[GEN_K_CALL] = 0.6, [GEN_K_DM_FAST] = 0.5,
-                                        [GEN_K_DM_SLOW] = 0.7, [GEN_K_TICKET] = 0.7,
+    static const double customer_p[] = {[GEN_K_CALL] = 0.6,
+                                        [GEN_K_DM_FAST] = 0.5,
+                                        [GEN_K_DM_SLOW] = 0.7,
+                                        [GEN_K_TICKET] = 0.7,
                                         [GEN_K_SURVEY] = 0.9};
     static const uint8_t first[] = {[GEN_K_CALL] = S_CALL_QUEUED,
                                     [GEN_K_DM_FAST] = S_DM_RECEIVED,
@@ -450,7 +455,8 @@ void gen_model_start(const struct gen_model *m, struct gen_rng *r,
     s->tenant = (uint8_t)rng_pick(r, m->w_tenant, m->n_tenants);
     s->channel = (uint8_t)rng_pick(r, m->w_channel, m->n_channels);
     s->queue = (uint8_t)rng_pick(r, m->w_queue, m->n_queues);
-    s->kind = gen_rng_unit(r) < 0.02 ? GEN_K_SURVEY : m->channel_kind[s->channel];
+    s->kind =
+        gen_rng_unit(r) < 0.02 ? GEN_K_SURVEY : m->channel_kind[s->channel];
     s->state = first[s->kind];
     s->survey = gen_rng_unit(r) < 0.8 ? EV_SURVEY_NPS : EV_SURVEY_CSAT;
     if (gen_rng_unit(r) < customer_p[s->kind]) {
@@ -474,8 +480,8 @@ double gen_model_pilot(const struct gen_model *m, uint64_t seed,
 
     gen_rng_seed(&r, seed ^ UINT64_C(0x5DEECE66D));
     for (int i = 0; i < GEN_PILOT_SESSIONS; i++) {
-        int64_t t = m->start_ms + (int64_t)((double)span_ms * (i + 0.5) /
-                                            GEN_PILOT_SESSIONS);
+        int64_t t = m->start_ms +
+                    (int64_t)((double)span_ms * (i + 0.5) / GEN_PILOT_SESSIONS);
         gen_model_start(m, &r, &s, 0, t);
         do {
             t = s.t_next;
@@ -486,8 +492,8 @@ double gen_model_pilot(const struct gen_model *m, uint64_t seed,
     return (double)total / GEN_PILOT_SESSIONS;
 }
 
-static void copy_names(struct gen_name *dst, double *cum, const char *const *src,
-                       size_t n)
+static void copy_names(struct gen_name *dst, double *cum,
+                       const char *const *src, size_t n)
 {
     double total = 0, acc = 0;
 

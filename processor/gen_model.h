@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* gen_model: how one synthetic session unfolds — its dimensions, waits, outcomes and survey. */
+/* gen_model: how one synthetic session unfolds: dimensions, waits, outcome. */
 #ifndef TP_GEN_MODEL_H
 #define TP_GEN_MODEL_H
 
@@ -34,7 +34,7 @@ enum {
     GEN_F_WAITING = 1,  /* a wait is open */
     GEN_F_ANSWERED = 2, /* an agent took the call */
     GEN_F_REOPENED = 4,
-    GEN_F_NO_QUEUE = 8  /* the producer leaves out "queue": "default" */
+    GEN_F_NO_QUEUE = 8 /* the producer leaves out "queue": "default" */
 };
 
 /* One session: 56 bytes, the only memory a stream holds per open session. */
@@ -48,11 +48,11 @@ struct gen_session {
     uint8_t kind;      /* enum gen_kind */
     uint8_t state;     /* the step due next (gen_model.c) */
     uint8_t tenant, channel, queue; /* indices into the model's names */
-    uint8_t agent;     /* 0: none yet */
-    uint8_t n;         /* DM rounds / ticket replies so far */
-    uint8_t flags;     /* GEN_F_* */
-    uint8_t survey;    /* enum event_type of the closing survey */
-    uint8_t tfmt;      /* timestamp style of this session's producer */
+    uint8_t agent;                  /* 0: none yet */
+    uint8_t n;                      /* DM rounds / ticket replies so far */
+    uint8_t flags;                  /* GEN_F_* */
+    uint8_t survey;                 /* enum event_type of the closing survey */
+    uint8_t tfmt; /* timestamp style of this session's producer */
 };
 
 /* What one step of a session emits. */

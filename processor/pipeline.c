@@ -271,15 +271,34 @@ static void close_rec(struct pipeline *p, struct partition *part,
     p->stats.open_correlations--;
 }
 
-static void evict_if_full(struct pipeline *p, struct partition *part)
+/* The partition whose oldest open record started first. */
+static struct partition *oldest_partition(struct pipeline *p)
+{
+    struct partition *best = NULL;
+    int64_t best_ms = INT64_MAX;
+
+    for (size_t i = 0; i < p->n_parts; i++) {
+        struct corr_rec *r = corr_oldest(p->parts[i]->corr);
+        if (r != NULL && r->start_ms < best_ms) {
+            best = p->parts[i];
+            best_ms = r->start_ms;
+        }
+    }
+    return best;
+}
+
+/* limits.max_open_correlations is one cap over all partitions: past it the
+ * record that started first anywhere is evicted (partitions are few, so the
+ * scan is cheap; within a partition records are in opening order). */
+static void evict_if_full(struct pipeline *p)
 {
     while ((int64_t)p->stats.open_correlations >
            p->cfg->max_open_correlations) {
-        struct corr_rec *old = corr_oldest(part->corr);
-        if (old == NULL) {
+        struct partition *part = oldest_partition(p);
+        if (part == NULL) {
             return;
         }
-        close_rec(p, part, old);
+        close_rec(p, part, corr_oldest(part->corr));
         p->stats.evicted++;
     }
 }
@@ -311,7 +330,7 @@ static int open_rec(struct pipeline *p, struct partition *part,
     }
     p->stats.open_correlations++;
     part->oldest_dirty |= waiting;
-    evict_if_full(p, part);
+    evict_if_full(p);
     return 0;
 }
 
@@ -326,13 +345,12 @@ static int64_t wait_of(const struct event *ev, const struct corr_rec *r)
     return w < 0 ? 0 : w;
 }
 
-/* A completed wait sample on the ending event's cell and row. */
-static int record_wait(struct pipeline *p, struct agg_cell *c, int64_t w)
+/* A completed wait sample on the ending event's cell, judged against the
+ * service-level target of the event's channel. */
+static int record_wait(struct agg_cell *c, int64_t w, int64_t target_ms)
 {
-    const struct dim *row = dims_get(p->dims, (int)c->tenant, (int)c->dim);
-
     c->f[F_SL_N]++;
-    if (w <= row->target_ms) {
+    if (w <= target_ms) {
         c->f[F_SL_MET]++;
     }
     return agg_add_wait(c, w);
@@ -341,7 +359,7 @@ static int record_wait(struct pipeline *p, struct agg_cell *c, int64_t w)
 /* dm.replied, call.answered: close the wait with a sample. */
 static int end_wait(struct pipeline *p, struct partition *part,
                     enum corr_kind kind, const struct event *ev,
-                    struct agg_cell *c)
+                    struct agg_cell *c, int64_t target_ms)
 {
     struct corr_rec *r =
         corr_find(part->corr, corr_key(kind, c->tenant, ev->corr_id));
@@ -355,15 +373,15 @@ static int end_wait(struct pipeline *p, struct partition *part,
     if (r != NULL) {
         close_rec(p, part, r);
     }
-    return record_wait(p, c, w);
+    return record_wait(c, w, target_ms);
 }
 
 static void abandon(struct pipeline *p, struct partition *part,
-                    const struct event *ev, struct agg_cell *c)
+                    const struct event *ev, struct agg_cell *c,
+                    int64_t target_ms)
 {
     struct corr_rec *r =
         corr_find(part->corr, corr_key(CORR_CALL, c->tenant, ev->corr_id));
-    const struct dim *row = dims_get(p->dims, (int)c->tenant, (int)c->dim);
     int64_t w;
 
     c->f[F_ABANDONED]++;
@@ -376,7 +394,7 @@ static void abandon(struct pipeline *p, struct partition *part,
         close_rec(p, part, r);
     }
     if (p->cfg->abandons == ABANDON_MISSED ||
-        (p->cfg->abandons == ABANDON_EXCLUDE_SHORT && w > row->target_ms)) {
+        (p->cfg->abandons == ABANDON_EXCLUDE_SHORT && w > target_ms)) {
         c->f[F_SL_N]++;
     }
 }
@@ -394,7 +412,8 @@ static void close_quietly(struct pipeline *p, struct partition *part,
 }
 
 static int ticket_reply(struct pipeline *p, struct partition *part,
-                        const struct event *ev, struct agg_cell *c)
+                        const struct event *ev, struct agg_cell *c,
+                        int64_t target_ms)
 {
     struct corr_rec *r =
         corr_find(part->corr, corr_key(CORR_TICKET, c->tenant, ev->corr_id));
@@ -404,14 +423,14 @@ static int ticket_reply(struct pipeline *p, struct partition *part,
             p->stats.orphans[ev->type]++;
             return 0;
         }
-        return record_wait(p, c, ev->wait_ms);
+        return record_wait(c, ev->wait_ms, target_ms);
     }
     if (!r->waiting) {
         return 0; /* not the first reply */
     }
     r->waiting = 0;
     part->oldest_dirty = true;
-    return record_wait(p, c, wait_of(ev, r));
+    return record_wait(c, wait_of(ev, r), target_ms);
 }
 
 static int ticket_close(struct pipeline *p, struct partition *part,
@@ -456,12 +475,16 @@ static void survey(const struct event *ev, struct agg_cell *c)
     }
 }
 
-/* Applies one accepted event. Returns 0 or -1 (out of memory). */
+/* Applies one accepted event. A folded event's row is _other:_other, so its
+ * service-level target is looked up by its own channel. Returns 0 or -1 (out
+ * of memory). */
 static int apply(struct pipeline *p, struct partition *part,
-                 const struct event *ev, int tenant, int dim)
+                 const struct event *ev, int tenant, int dim, bool folded)
 {
     struct agg_cell *c =
         agg_cell(p->pending, (uint32_t)tenant, (uint32_t)dim, ev->occurred_ms);
+    int64_t target = folded ? config_target_ms(p->cfg, ev->channel)
+                            : dims_get(p->dims, tenant, dim)->target_ms;
 
     if (c == NULL) {
         return -1;
@@ -477,18 +500,18 @@ static int apply(struct pipeline *p, struct partition *part,
     case EV_TICKET_REOPENED:
         return open_rec(p, part, CORR_TICKET, ev, tenant, dim, false);
     case EV_DM_REPLIED:
-        return end_wait(p, part, CORR_DM, ev, c);
+        return end_wait(p, part, CORR_DM, ev, c, target);
     case EV_CALL_ANSWERED:
         c->f[F_ANSWERED]++;
-        return end_wait(p, part, CORR_CALL, ev, c);
+        return end_wait(p, part, CORR_CALL, ev, c, target);
     case EV_CALL_ABANDONED:
-        abandon(p, part, ev, c);
+        abandon(p, part, ev, c, target);
         return 0;
     case EV_CALL_ENDED:
         close_quietly(p, part, CORR_CALL, ev, (uint32_t)tenant);
         return 0;
     case EV_TICKET_REPLIED:
-        return ticket_reply(p, part, ev, c);
+        return ticket_reply(p, part, ev, c, target);
     case EV_TICKET_CLOSED:
         return ticket_close(p, part, ev, c);
     default:
@@ -577,7 +600,7 @@ static enum pipe_outcome process_event(struct pipeline *p,
         return PIPE_ERROR;
     }
     dim = dims_pair(p->dims, tenant, ev->channel, ev->queue, &folded);
-    if (dim < 0 || apply(p, part, ev, tenant, dim) < 0) {
+    if (dim < 0 || apply(p, part, ev, tenant, dim, folded) < 0) {
         return PIPE_ERROR;
     }
     p->stats.folded += folded;
@@ -605,8 +628,9 @@ bool pipeline_flush_due(const struct pipeline *p, int64_t now_ms)
      * about two retentions; an event clock that ran on a retention forces a
      * flush. */
     return (int64_t)agg_count(p->pending) >= p->cfg->max_pending_cells ||
-           pipeline_clock(p, now_ms) - p->last_flush_clock >
-               p->cfg->retention_ms;
+           (agg_count(p->pending) > 0 &&
+            pipeline_clock(p, now_ms) - p->last_flush_clock >
+                p->cfg->retention_ms);
 }
 
 const struct pipeline_stats *pipeline_stats(const struct pipeline *p)

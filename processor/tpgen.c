@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* tpgen: writes or produces a seeded, realistic synthetic touchpoint stream (the model is gen.c). */
+/* tpgen: writes or produces a seeded, realistic synthetic touchpoint stream. */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <math.h>
@@ -16,7 +16,7 @@
 #define PROPS_MAX 64
 #define EXIT_USAGE 2
 
-/* ---- the command line ------------------------------------------------------ */
+/* ---- the command line ---------------------------------------------------- */
 
 enum opt_id {
     O_SEED,
@@ -48,54 +48,71 @@ static const struct opt_def {
     const char *arg; /* NULL: a flag */
     const char *help;
 } opt_table[] = {
-    {O_SEED, "--seed", "N", "PRNG seed (default 1). The same seed and options with an\n"
-                            "explicit --start give byte-identical output."},
-    {O_COUNT, "--count", "N", "valid first-time events to emit (default 10000); 0 = no\n"
-                              "limit (only with --rate; stop with Ctrl-C)."},
-    {O_RATE, "--rate", "N", "events/s (default 0 = as fast as possible). With N > 0\n"
-                            "the stream is live: occurred_at is the wall clock at\n"
-                            "emission and conversations unfold in real time."},
-    {O_START, "--start", "TIME", "event time of the stream start: epoch ms, RFC 3339 or\n"
-                                 "`now` (default: now minus --span). Not with --rate."},
-    {O_SPAN, "--span", "DURATION", "event time the --count events cover (default 1m), e.g.\n"
-                                   "30s, 1h, 1h30m. Sessions arrive over it; those that\n"
-                                   "would end after it stay open. Not with --rate."},
-    {O_TENANTS, "--tenants", "LIST", "comma list (default acme,globex); earlier names get\n"
-                                     "more traffic (Zipf-like), as for the next two."},
-    {O_CHANNELS, "--channels", "LIST", "comma list (default phone,chat,email,whatsapp,\n"
-                                       "instagram). phone/voice/call -> calls, email/mail\n"
-                                       "-> tickets, chat/webchat/livechat -> fast DMs,\n"
-                                       "any other -> DMs answered in minutes."},
+    {O_SEED, "--seed", "N",
+     "PRNG seed (default 1). The same seed and options with\n"
+     "an explicit --start give byte-identical output."},
+    {O_COUNT, "--count", "N",
+     "valid first-time events to emit (default 10000);\n"
+     "0 = no limit (only with --rate; stop with Ctrl-C)."},
+    {O_RATE, "--rate", "N",
+     "events/s (default 0 = as fast as possible). With N > 0\n"
+     "the stream is live: occurred_at is the wall clock at\n"
+     "emission and conversations unfold in real time."},
+    {O_START, "--start", "TIME",
+     "event time of the stream start: epoch ms, RFC 3339 or\n"
+     "`now` (default: now minus --span). Not with --rate."},
+    {O_SPAN, "--span", "DURATION",
+     "event time the --count events cover (default 1m), e.g.\n"
+     "30s, 1h, 1h30m. Sessions arrive over it; those that\n"
+     "would end after it stay open. Not with --rate."},
+    {O_TENANTS, "--tenants", "LIST",
+     "comma list (default acme,globex); earlier names get\n"
+     "more traffic (Zipf-like), as for the next two."},
+    {O_CHANNELS, "--channels", "LIST",
+     "comma list (default phone,chat,email,whatsapp,\n"
+     "instagram). phone/voice/call -> calls, email/mail\n"
+     "-> tickets, chat/webchat/livechat -> fast DMs,\n"
+     "any other -> DMs answered in minutes."},
     {O_QUEUES, "--queues", "LIST", "comma list (default default,billing)."},
-    {O_INCIDENT, "--incident", "SPEC", "repeatable; T/C/Q name a tenant/channel/queue, `*`\n"
-                                       "matches any; OFFSET and DURATION count from the\n"
-                                       "start (default: the whole stream).\n"
-                                       "wait-spike:T/C/Q[@OFFSET+DURATION][*FACTOR]\n"
-                                       "  multiplies waits starting there (default *10)\n"
-                                       "  and raises the abandon rate.\n"
-                                       "detractor-surge:T/C/Q[@OFFSET+DURATION]\n"
-                                       "  makes NPS answers there mostly 0-6."},
-    {O_INVALID, "--invalid", "N", "also emit N malformed messages spread through the\n"
-                                  "stream, cycling through not_json, not_object,\n"
-                                  "missing_field, wrong_type, out_of_range,\n"
-                                  "unknown_type, bad_charset, bad_timestamp, too_large\n"
-                                  "(> 65536 bytes) and a reserved _all/_other dimension."},
-    {O_DUPLICATES, "--duplicates", "N", "also re-emit N earlier valid events, byte-identical\n"
-                                        "with the same key, shortly after the original."},
-    {O_UNKEYED, "--unkeyed", NULL, "produce with no key (shows orphan correlation)."},
-    {O_BROKERS, "--brokers", "LIST", "produce to Kafka (with --topic), keyed by correlation\n"
-                                     "id as schemas/events.md asks; defaults lz4,\n"
-                                     "linger.ms=20, delivery timeout 30s. Any failed\n"
-                                     "delivery makes the exit status 1."},
+    {O_INCIDENT, "--incident", "SPEC",
+     "repeatable; T/C/Q name a tenant/channel/queue, `*`\n"
+     "matches any; OFFSET and DURATION count from the\n"
+     "start (default: the whole stream).\n"
+     "wait-spike:T/C/Q[@OFFSET+DURATION][*FACTOR]\n"
+     "  multiplies waits starting there (default *10)\n"
+     "  and raises the abandon rate.\n"
+     "detractor-surge:T/C/Q[@OFFSET+DURATION]\n"
+     "  makes NPS answers there mostly 0-6."},
+    {O_INVALID, "--invalid", "N",
+     "also emit N malformed messages spread through the\n"
+     "stream, cycling through not_json, not_object,\n"
+     "missing_field, wrong_type, out_of_range,\n"
+     "unknown_type, bad_charset, bad_timestamp, too_large\n"
+     "(> 65536 bytes) and a reserved _all/_other dimension."},
+    {O_DUPLICATES, "--duplicates", "N",
+     "also re-emit N earlier valid events, byte-identical\n"
+     "with the same key, shortly after the original."},
+    {O_UNKEYED, "--unkeyed", NULL,
+     "produce with no key (shows orphan correlation)."},
+    {O_BROKERS, "--brokers", "LIST",
+     "produce to Kafka (with --topic), keyed by correlation\n"
+     "id as schemas/events.md asks; defaults lz4,\n"
+     "linger.ms=20, delivery timeout 30s. Any failed\n"
+     "delivery makes the exit status 1."},
     {O_TOPIC, "--topic", "NAME", "the topic to produce to."},
-    {O_PROP, "-X", "PROP=VALUE", "a librdkafka producer property (repeatable), e.g.\n"
-                                 "-X compression.type=zstd -X linger.ms=5."},
-    {O_OUT, "--out", "FILE|-", "write every message (valid, duplicate, invalid) one\n"
-                               "per line in emission order; `-` is stdout, the\n"
-                               "default when --brokers is not given."},
-    {O_VALID_OUT, "--valid-out", "FILE", "write only the valid first-time events."},
-    {O_INVALID_OUT, "--invalid-out", "FILE", "write only the malformed messages, exactly as sent."},
-    {O_KEYS, "--keys", NULL, "prefix each --out line with KEY<TAB> (for kcat -K '\\t')."},
+    {O_PROP, "-X", "PROP=VALUE",
+     "a librdkafka producer property (repeatable), e.g.\n"
+     "-X compression.type=zstd -X linger.ms=5."},
+    {O_OUT, "--out", "FILE|-",
+     "write every message (valid, duplicate, invalid) one\n"
+     "per line in emission order; `-` is stdout, the\n"
+     "default when --brokers is not given."},
+    {O_VALID_OUT, "--valid-out", "FILE",
+     "write only the valid first-time events."},
+    {O_INVALID_OUT, "--invalid-out", "FILE",
+     "write only the malformed messages, exactly as sent."},
+    {O_KEYS, "--keys", NULL,
+     "prefix each --out line with KEY<TAB> (kcat -K '\\t')."},
     {O_HELP, "--help", NULL, "show this help and exit (also -h)."},
 };
 
@@ -122,14 +139,17 @@ struct cli {
 
 static void print_help(FILE *f)
 {
-    fputs("Usage: tpgen [OPTIONS]\n"
-          "Writes a seeded, realistic stream of customer-touchpoint events (the\n"
-          "contract in schemas/events.md) as JSON lines, or produces it to Kafka.\n"
-          "Sessions (calls, DM conversations, email tickets, surveys) arrive as a\n"
-          "Poisson process and unfold with lognormal waits; events come out in\n"
-          "nondecreasing occurred_at order. A summary line goes to stderr.\n\n"
-          "Options:\n",
-          f);
+    fputs(
+        "Usage: tpgen [OPTIONS]\n"
+        "Writes a seeded, realistic stream of customer-touchpoint events (the\n"
+        "contract in schemas/events.md) as JSON lines, or produces it to "
+        "Kafka.\n"
+        "Sessions (calls, DM conversations, email tickets, surveys) arrive as "
+        "a\n"
+        "Poisson process and unfold with lognormal waits; events come out in\n"
+        "nondecreasing occurred_at order. A summary line goes to stderr.\n\n"
+        "Options:\n",
+        f);
     for (size_t i = 0; i < OPT_COUNT; i++) {
         const struct opt_def *o = &opt_table[i];
         char head[40];
@@ -159,7 +179,8 @@ static void print_help(FILE *f)
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static int usage_error(const char *opt, const char *fmt, ...)
+static int
+usage_error(const char *opt, const char *fmt, ...)
 {
     va_list ap;
 
@@ -189,8 +210,8 @@ static int parse_rate(const char *s, double *v)
 
     *v = strtod(s, &end);
     if (end == s || *end != '\0' || !(*v >= 0) || *v > 1e8) {
-        return usage_error("--rate", "expected events/s from 0 to 1e8, got '%s'",
-                           s);
+        return usage_error("--rate",
+                           "expected events/s from 0 to 1e8, got '%s'", s);
     }
     return 0;
 }
@@ -215,8 +236,8 @@ static int parse_start(const char *s, int64_t *ms)
                            s);
     }
     if (*ms < 0 || *ms > TSTAMP_MAX_MS / 2) {
-        return usage_error("--start", "expected a time from 1970 to 5000, got '%s'",
-                           s);
+        return usage_error("--start",
+                           "expected a time from 1970 to 5000, got '%s'", s);
     }
     return 0;
 }
@@ -272,8 +293,8 @@ static int parse_incident(struct cli *c, const char *s)
         return usage_error("--incident", "at most %d incidents",
                            GEN_INCIDENT_MAX);
     }
-    if (gen_incident_parse(s, &c->incidents[c->n_incidents], err,
-                           sizeof(err)) < 0) {
+    if (gen_incident_parse(s, &c->incidents[c->n_incidents], err, sizeof(err)) <
+        0) {
         return usage_error("--incident", "%s, got '%s'", err, s);
     }
     c->n_incidents++;
@@ -431,8 +452,8 @@ static int check_cli(struct cli *c)
         return usage_error("--count", "0 (no limit) needs --rate > 0");
     }
     if ((c->brokers == NULL) != (c->topic == NULL)) {
-        return usage_error(c->brokers ? "--brokers" : "--topic",
-                           "needs %s too", c->brokers ? "--topic" : "--brokers");
+        return usage_error(c->brokers ? "--brokers" : "--topic", "needs %s too",
+                           c->brokers ? "--topic" : "--brokers");
     }
     if (c->n_props > 0 && c->brokers == NULL) {
         return usage_error("-X", "needs --brokers");
@@ -468,8 +489,8 @@ static int parse_cli(struct cli *c, int argc, char **argv)
         }
     }
     if (set_default_list("--tenants", "acme,globex", 1, &c->tenants) < 0 ||
-        set_default_list("--channels", "phone,chat,email,whatsapp,instagram",
-                         0, &c->channels) < 0 ||
+        set_default_list("--channels", "phone,chat,email,whatsapp,instagram", 0,
+                         &c->channels) < 0 ||
         set_default_list("--queues", "default,billing", 0, &c->queues) < 0) {
         return -1;
     }
@@ -483,7 +504,7 @@ static void cli_release(struct cli *c)
     free(c->queues.buf);
 }
 
-/* ---- Kafka ------------------------------------------------------------- */
+/* ---- Kafka --------------------------------------------------------------- */
 
 struct producer {
     rd_kafka_t *rk;
@@ -508,8 +529,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     }
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name,
-                    const char *value, char *errstr, size_t errstr_size)
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                    char *errstr, size_t errstr_size)
 {
     char err[256];
 
@@ -533,8 +554,8 @@ static int conf_fill(rd_kafka_conf_t *conf, const struct cli *c, char *errstr,
     };
     char name[256];
 
-    if (conf_set(conf, "bootstrap.servers", c->brokers, errstr,
-                 errstr_size) < 0) {
+    if (conf_set(conf, "bootstrap.servers", c->brokers, errstr, errstr_size) <
+        0) {
         return -1;
     }
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
@@ -623,9 +644,10 @@ static int producer_close(struct producer *p, char *errstr, size_t errstr_size)
         rd_kafka_flush(p->rk, 1000);
     }
     if (p->failed > 0) {
-        snprintf(errstr, errstr_size, "%llu of %llu deliveries failed, first: %s",
-                 (unsigned long long)p->failed,
-                 (unsigned long long)(p->failed + p->delivered), p->first_error);
+        snprintf(
+            errstr, errstr_size, "%llu of %llu deliveries failed, first: %s",
+            (unsigned long long)p->failed,
+            (unsigned long long)(p->failed + p->delivered), p->first_error);
         rc = -1;
     }
     rd_kafka_topic_destroy(p->rkt);
@@ -634,7 +656,7 @@ static int producer_close(struct producer *p, char *errstr, size_t errstr_size)
     return rc;
 }
 
-/* ---- outputs and the loop -------------------------------------------------- */
+/* ---- outputs and the loop ------------------------------------------------ */
 
 struct sinks {
     FILE *all, *valid, *bad;
@@ -858,9 +880,9 @@ static struct gen *make_gen(const struct cli *c, char *errstr,
         /* Arrivals follow the follow-ups; the span only sizes the pilot. */
         o.events_per_ms = c->rate / 1000.0;
         o.steady = 1;
-        o.span_ms = c->count > 0 ? (int64_t)ceil((double)c->count / c->rate *
-                                                 1000.0)
-                                 : 3600000;
+        o.span_ms = c->count > 0
+                        ? (int64_t)ceil((double)c->count / c->rate * 1000.0)
+                        : 3600000;
     } else {
         o.events_per_ms = (double)c->count / (double)c->span_ms;
     }

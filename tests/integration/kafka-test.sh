@@ -32,6 +32,15 @@ check() {
     fi
 }
 now_ms() { date +%s%3N; }
+# On failure, show what touchpointd said (its log lives in the temp dir).
+show_logs() {
+    local f
+    for f in "$dir"/*.err; do
+        echo "--- tail of $f"
+        tail -n 20 "$f"
+    done
+}
+tp_cleanup_hook() { [ "${failed:-1}" -eq 0 ] || show_logs; }
 r() { redis-cli -p "$REDIS_PORT" "$@"; }
 
 # Sum of the next offsets touchpointd recorded in Redis for a group.

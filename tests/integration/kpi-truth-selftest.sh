@@ -221,8 +221,11 @@ check "--compare-db: a field missing on one side is 1 mismatch" compare_finds 1
 # ---- --expect-only and bad input ----------------------------------------------
 
 expect_has() {
-    "$kt" --events "$data/$1.ndjson" --clock-ms "$clock" --expect-only 2>/dev/null |
-        grep -qxF "$2"
+    # Whole output first: `grep -q` in a pipe would stop reading early and,
+    # under pipefail, turn kpi_truth's SIGPIPE into a failure.
+    local out
+    out=$("$kt" --events "$data/$1.ndjson" --clock-ms "$clock" --expect-only 2>/dev/null)
+    grep -qxF "$2" <<<"$out"
 }
 check "--expect-only prints the hand-computed wait mean" \
     expect_has dm_wait 'tp:{acme}:kpi:5m:chat:sales wait_mean_ms 40250'
