@@ -434,7 +434,12 @@ tp__kafka_format() {
     rm -rf "$dir/data"
     # A cluster id is 16 random bytes, base64url without padding; making it
     # here saves a JVM start of `StorageTool random-uuid`.
-    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # An id starting with '-' would be read as an option by the tool's
+    # argument parser (1 start in 64), so draw again.
+    id=-
+    while [[ $id == -* ]]; do
+        id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    done
     tp__java_tool kafka.tools.StorageTool format -t "$id" \
         -c "$dir/server.properties" >>"$dir/format.log" 2>&1 || {
         tp__err "kafka storage format failed (see $dir/format.log)"
