@@ -44,6 +44,7 @@ struct consumer {
     struct engine *engine;
     rd_kafka_t *rk;  /* consumer */
     rd_kafka_t *dlq; /* dead-letter producer */
+    const char *group;
     char offsets_key[512];
     struct part_state *parts;
     size_t n_parts, cap_parts;
@@ -216,7 +217,7 @@ static int flush(struct consumer *c)
             offs[n++].next = c->parts[i].next_offset;
         }
     }
-    rc = engine_flush(c->engine, offs, n, c->offsets_key, tstamp_now_ms());
+    rc = engine_flush(c->engine, offs, n, c->group, tstamp_now_ms());
     free(offs);
     if (rc == 0) {
         commit_kafka(c);
@@ -226,8 +227,57 @@ static int flush(struct consumer *c)
 
 /* ---- rebalance ---- */
 
-/* Sets each partition's start to the offset Redis recorded, waiting for
- * Redis if it is down: starting anywhere else could count twice. */
+struct restore_ctx {
+    struct consumer *c;
+    struct part_state *ps;
+    size_t restored, bad;
+};
+
+static int restore_one(uint64_t key, const char *value, void *arg)
+{
+    struct restore_ctx *r = arg;
+
+    if (pipeline_partition_restore(engine_pipeline(r->c->engine),
+                                   r->ps->pipe_part, key, value) < 0) {
+        r->bad++;
+    } else {
+        r->restored++;
+    }
+    return 0;
+}
+
+/* Loads the persisted open correlations of the assigned partitions. */
+static int restore_state(struct consumer *c, const char **members, int n,
+                         char *err, size_t err_size)
+{
+    for (int i = 0; i < n; i++) {
+        struct part_state *ps = NULL;
+        for (size_t k = 0; k < c->n_parts; k++) {
+            if (strcmp(c->parts[k].member, members[i]) == 0) {
+                ps = &c->parts[k];
+            }
+        }
+        struct restore_ctx r = {c, ps, 0, 0};
+        if (ps == NULL) {
+            continue;
+        }
+        if (store_read_corr(engine_store(c->engine), c->group, members[i],
+                            restore_one, &r, err, err_size) < 0) {
+            return -1;
+        }
+        if (r.restored + r.bad > 0) {
+            log_msg(r.bad ? LOG_WARN : LOG_INFO, "consumer",
+                    "%s: restored %zu open correlations (%zu unreadable or "
+                    "over a limit)",
+                    members[i], r.restored, r.bad);
+        }
+    }
+    return 0;
+}
+
+/* Sets each partition's start to the offset Redis recorded and restores its
+ * open correlations, waiting for Redis if it is down: starting anywhere else
+ * could count twice. */
 static void resume_offsets(struct consumer *c,
                            rd_kafka_topic_partition_list_t *parts)
 {
@@ -242,12 +292,16 @@ static void resume_offsets(struct consumer *c,
         members[i] = ps ? ps->member : "";
     }
     while (members && next &&
-           store_read_offsets(engine_store(c->engine), c->offsets_key, members,
-                              (size_t)parts->cnt, next, err, sizeof(err)) < 0) {
+           (store_read_offsets(engine_store(c->engine), c->offsets_key,
+                               members, (size_t)parts->cnt, next, err,
+                               sizeof(err)) < 0 ||
+            restore_state(c, members, parts->cnt, err, sizeof(err)) < 0)) {
         struct timespec ts = {(time_t)(backoff / 1000),
                               (long)(backoff % 1000) * 1000000};
         log_limited(&c->kafka_limit, LOG_ERROR, "consumer",
-                    "cannot read recorded offsets, waiting for Redis: %s", err);
+                    "cannot read recorded offsets and state, waiting for "
+                    "Redis: %s",
+                    err);
         nanosleep(&ts, NULL); /* retry backoff */
         backoff = backoff < 8000 ? backoff * 2 : backoff;
     }
@@ -323,28 +377,46 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- messages ---- */
 
+static void set_header(rd_kafka_vu_t *vu, const char *name, const char *val)
+{
+    vu->vtype = RD_KAFKA_VTYPE_HEADER;
+    vu->u.header.name = name;
+    vu->u.header.val = val;
+    vu->u.header.size = -1;
+}
+
 static void dead_letter(struct consumer *c, const rd_kafka_message_t *m,
                         const struct event_error *e)
 {
     char source[MEMBER_MAX + 32];
     const char *cls = event_reject_name(e->reason);
-    rd_kafka_resp_err_t err;
+    rd_kafka_vu_t vu[7];
+    rd_kafka_error_t *err;
 
     snprintf(source, sizeof(source), "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
              (int)m->partition, (long long)m->offset);
-    err = rd_kafka_producev(
-        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dead_letter_topic),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(m->key, m->key_len),
-        RD_KAFKA_V_VALUE(m->payload, m->len),
-        RD_KAFKA_V_HEADER("tp-error", e->text, -1),
-        RD_KAFKA_V_HEADER("tp-error-class", cls, -1),
-        RD_KAFKA_V_HEADER("tp-source", source, -1), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    /* produceva, not producev: producev's type-check macros are GNU
+     * statement expressions, which -Wpedantic rejects. */
+    vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[0].u.cstr = c->cfg->dead_letter_topic;
+    vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[1].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[2].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[2].u.mem.ptr = m->key;
+    vu[2].u.mem.size = m->key_len;
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem.ptr = m->payload;
+    vu[3].u.mem.size = m->len;
+    set_header(&vu[4], "tp-error", e->text);
+    set_header(&vu[5], "tp-error-class", cls);
+    set_header(&vu[6], "tp-source", source);
+    err = rd_kafka_produceva(c->dlq, vu, 7);
+    if (err != NULL) {
         c->dlq_failed++;
         log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
                     "cannot queue dead-letter message from %s: %s", source,
-                    rd_kafka_err2str(err));
+                    rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
     }
     log_limited(&c->reject_limit, LOG_WARN, "input", "rejected %s (%s): %s",
                 source, cls, e->text);
@@ -406,8 +478,10 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
     }
     c->cfg = cfg;
     c->engine = e;
-    snprintf(c->offsets_key, sizeof(c->offsets_key), "%s:offsets:%s",
-             cfg->prefix, config_kafka(cfg, "group.id"));
+    c->group = config_kafka(cfg, "group.id");
+    store_offsets_key(engine_store(e), c->group, c->offsets_key,
+                      sizeof(c->offsets_key));
+    pipeline_set_persist(engine_pipeline(e), true);
     cconf = make_conf(cfg, true, errstr, errstr_size);
     pconf = cconf ? make_conf(cfg, false, errstr, errstr_size) : NULL;
     if (pconf == NULL) {

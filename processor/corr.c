@@ -42,9 +42,9 @@ void corr_destroy(struct corr *c)
     free(c);
 }
 
-uint64_t corr_key(enum corr_kind kind, uint32_t tenant, const char *id)
+uint64_t corr_key(enum corr_kind kind, uint64_t tenant_hash, const char *id)
 {
-    return hash64(id, strlen(id), ((uint64_t)kind << 32) | tenant);
+    return hash64(id, strlen(id), tenant_hash + (uint64_t)kind);
 }
 
 struct corr_rec *corr_find(struct corr *c, uint64_t key)

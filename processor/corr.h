@@ -27,8 +27,10 @@ struct corr;
 struct corr *corr_new(void);
 void corr_destroy(struct corr *c);
 
-/* Key of a correlation id of a kind and tenant; never 0. id is borrowed. */
-uint64_t corr_key(enum corr_kind kind, uint32_t tenant, const char *id);
+/* Key of a correlation id of a kind and tenant (tenant_hash from
+ * dims_tenant_hash: it depends on the name only, so keys stay valid across
+ * restarts and instances); never 0. id is borrowed. */
+uint64_t corr_key(enum corr_kind kind, uint64_t tenant_hash, const char *id);
 
 /* The open record with that key, or NULL. Valid until the next open. */
 struct corr_rec *corr_find(struct corr *c, uint64_t key);

@@ -10,6 +10,7 @@
 
 struct tenant {
     char name[EVENT_TENANT_MAX + 1];
+    uint64_t hash;
     struct dim *rows;
     size_t n_rows, cap_rows;
     size_t n_leaves;
@@ -89,6 +90,7 @@ int dims_tenant(struct dims *d, const char *name)
     t = &d->tenants[d->n_tenants];
     memset(t, 0, sizeof(*t));
     strcpy(t->name, name);
+    t->hash = key;
     return (int)d->n_tenants++;
 }
 
@@ -180,6 +182,11 @@ int dims_pair(struct dims *d, int tenant, const char *channel,
 const char *dims_tenant_name(const struct dims *d, int tenant)
 {
     return d->tenants[tenant].name;
+}
+
+uint64_t dims_tenant_hash(const struct dims *d, int tenant)
+{
+    return d->tenants[tenant].hash;
 }
 
 const struct dim *dims_get(const struct dims *d, int tenant, int dim)

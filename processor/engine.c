@@ -107,7 +107,7 @@ static void tick(struct engine *e, int64_t clock, int64_t wall)
 }
 
 int engine_flush(struct engine *e, const struct store_offset *offsets,
-                 size_t n_offsets, const char *offsets_key, int64_t now_ms)
+                 size_t n_offsets, const char *group, int64_t now_ms)
 {
     const struct flush_batch *batch;
     int64_t mono = tstamp_mono_ms();
@@ -118,7 +118,7 @@ int engine_flush(struct engine *e, const struct store_offset *offsets,
         flush_failed(e, err, mono);
         return -1;
     }
-    if (store_flush(e->store, batch, offsets, n_offsets, offsets_key, now_ms,
+    if (store_flush(e->store, batch, offsets, n_offsets, group, now_ms,
                     err, sizeof(err)) < 0) {
         pipeline_flush_done(e->pipe, false);
         flush_failed(e, err, mono);

@@ -27,11 +27,12 @@ struct store *engine_store(struct engine *e);
  * pending cap was reached), and no retry backoff is running. */
 bool engine_flush_due(const struct engine *e, int64_t mono_ms);
 
-/* Flushes pending state with the offsets it covers, then refreshes the
+/* Flushes pending state with the offsets it covers (into the keys of
+ * consumer group `group`; NULL for replay), then refreshes the
  * clock-driven values. On failure the state stays pending and a backoff
  * starts (logged once per outage). Returns 0 or -1. */
 int engine_flush(struct engine *e, const struct store_offset *offsets,
-                 size_t n_offsets, const char *offsets_key, int64_t now_ms);
+                 size_t n_offsets, const char *group, int64_t now_ms);
 
 /* True while Redis writes are failing (the input should pause when the
  * pending caps are reached). */

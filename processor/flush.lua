@@ -14,9 +14,10 @@
 --   added, and the KPI hash is rewritten from the sums.
 -- live   prefix clock nlive {tenant channel queue tickets dms calls}*nlive
 --        noldest {tenant channel queue member ms}*noldest
---        offkey noff {member offset}*noff
+--        offkey noff {member offset}*noff corrprefix ncorr {member field value}*ncorr
 --   Gauge deltas, per-partition oldest wait starts (ms < 0 removes the
---   member), and the consumer offsets the flush covers.
+--   member), the consumer offsets the flush covers, and the changes of the
+--   partitions' open correlations (an empty value deletes the field).
 -- tick   prefix clock wall res retention slide nwin {name ms}*nwin
 --   For every tenant and row: refresh oldest_wait_ms from the clock; with
 --   slide = 1 (the clock entered a new bucket) slide every window too.
@@ -302,6 +303,15 @@ end
 
 -- Operations ---------------------------------------------------------------
 
+-- CMD key args..., in calls of at most `size` arguments (a Lua call takes a
+-- bounded number of arguments); size must be even for HSET pairs.
+local function call_chunked(cmd, key, args, size)
+  for k = 1, #args, size do
+    local last = math.min(k + size - 1, #args)
+    redis.call(cmd, key, unpack(args, k, last))
+  end
+end
+
 local function read_windows(a, i)
   local n = tonumber(a[i])
   local ws = {}
@@ -382,6 +392,26 @@ local function op_live(a)
   for _ = 1, n do
     redis.call('HSET', offkey, a[i], a[i + 1])
     i = i + 2
+  end
+  local corrprefix = a[i]
+  n = tonumber(a[i + 1]); i = i + 2
+  local sets, dels, keys = {}, {}, {}
+  for _ = 1, n do
+    local key = corrprefix .. a[i]
+    if sets[key] == nil then
+      sets[key], dels[key] = {}, {}
+      keys[#keys + 1] = key
+    end
+    if a[i + 2] == '' then
+      local d = dels[key]; d[#d + 1] = a[i + 1]
+    else
+      local t = sets[key]; t[#t + 1] = a[i + 1]; t[#t + 1] = a[i + 2]
+    end
+    i = i + 3
+  end
+  for _, key in ipairs(keys) do
+    call_chunked('HDEL', key, dels[key], 1000)
+    call_chunked('HSET', key, sets[key], 1000)
   end
   return 1
 end

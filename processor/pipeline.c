@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "corr.h"
 #include "dedupe.h"
@@ -29,6 +30,10 @@
 
 #define NAME_MAX_LEN 300
 
+/* Kinds in the persisted value format (struct corr_update). */
+static const char kind_chars[] = {[CORR_DM] = 'd', [CORR_CALL] = 'c',
+                                   [CORR_TICKET] = 't'};
+
 /* One row's oldest open wait start within a partition. */
 struct oldest_entry {
     uint32_t tenant;
@@ -46,6 +51,8 @@ struct partition {
     char name[NAME_MAX_LEN];
     uint32_t id;
     struct corr *corr;
+    struct u64map changed;       /* corr keys opened/closed/changed since the
+                                    last applied flush (persist only) */
     bool oldest_dirty;
     struct oldest_set published; /* what Redis has (after the last flush) */
     struct oldest_set computed;  /* what the pending flush will write */
@@ -54,6 +61,7 @@ struct partition {
 struct pipeline {
     const struct config *cfg;
     bool event_clock;
+    bool persist;
     int64_t clock_ms;          /* event clock: newest occurred_at */
     int64_t last_flush_clock;  /* clock at the last applied flush */
     struct dims *dims;
@@ -71,6 +79,10 @@ struct pipeline {
     struct u64map live_out_index;
     struct oldest_update *oldest_out;
     size_t n_oldest_out, cap_oldest_out;
+    struct corr_update *corr_out;
+    size_t n_corr_out, cap_corr_out;
+    char *values;                /* corr_out values, back to back */
+    size_t values_len, values_cap;
     uint64_t *late_by_tenant;
     size_t cap_late;
     struct pipeline_stats stats;
@@ -141,6 +153,7 @@ static void oldest_set_release(struct oldest_set *s)
 static void partition_free(struct partition *part)
 {
     corr_destroy(part->corr);
+    u64map_release(&part->changed);
     oldest_set_release(&part->published);
     oldest_set_release(&part->computed);
     free(part);
@@ -162,6 +175,8 @@ void pipeline_destroy(struct pipeline *p)
     free(p->live);
     free(p->live_out);
     free(p->oldest_out);
+    free(p->corr_out);
+    free(p->values);
     free(p->late_by_tenant);
     u64map_release(&p->live_index);
     u64map_release(&p->live_out_index);
@@ -184,6 +199,7 @@ struct partition *pipeline_partition(struct pipeline *p, const char *name)
     }
     snprintf(part->name, sizeof(part->name), "%s", name);
     part->id = p->next_part_id++;
+    u64map_init(&part->changed);
     part->corr = corr_new();
     if (part->corr == NULL) {
         free(part);
@@ -203,6 +219,11 @@ void pipeline_partition_drop(struct pipeline *p, struct partition *part)
             return;
         }
     }
+}
+
+void pipeline_set_persist(struct pipeline *p, bool on)
+{
+    p->persist = on;
 }
 
 int64_t pipeline_clock(const struct pipeline *p, int64_t now_ms)
@@ -258,6 +279,28 @@ static int live_change(struct pipeline *p, const struct corr_rec *r, int sign)
 
 /* ---- correlation ---- */
 
+/* Notes a record change for the persisted state. Out of memory here would
+ * lose the change, so it is reported as an error to the caller. */
+static int mark_changed(struct pipeline *p, struct partition *part,
+                        uint64_t key)
+{
+    return p->persist ? u64map_put(&part->changed, key, 1) : 0;
+}
+
+static uint64_t rec_key(const struct pipeline *p, enum corr_kind kind,
+                        uint32_t tenant, const struct event *ev)
+{
+    return corr_key(kind, dims_tenant_hash(p->dims, (int)tenant), ev->corr_id);
+}
+
+static struct corr_rec *find_rec(struct pipeline *p, struct partition *part,
+                                 enum corr_kind kind, uint32_t tenant,
+                                 const struct event *ev)
+{
+    return corr_find(part->corr, rec_key(p, kind, tenant, ev));
+}
+
+
 static void close_rec(struct pipeline *p, struct partition *part,
                       struct corr_rec *r)
 {
@@ -267,6 +310,10 @@ static void close_rec(struct pipeline *p, struct partition *part,
     if (r->waiting) {
         part->oldest_dirty = true;
     }
+    /* Cannot fail for a key that is usually already marked; if it does the
+     * close still happens and the persisted record is rewritten by the
+     * restore-time eviction. */
+    (void)mark_changed(p, part, r->key);
     corr_close(part->corr, r);
     p->stats.open_correlations--;
 }
@@ -309,7 +356,7 @@ static int open_rec(struct pipeline *p, struct partition *part,
                                  enum corr_kind kind, const struct event *ev,
                                  int tenant, int dim, bool waiting)
 {
-    uint64_t key = corr_key(kind, (uint32_t)tenant, ev->corr_id);
+    uint64_t key = rec_key(p, kind, (uint32_t)tenant, ev);
     struct corr_rec *r = corr_find(part->corr, key);
 
     if (r != NULL) {
@@ -324,7 +371,7 @@ static int open_rec(struct pipeline *p, struct partition *part,
     r->dim = (uint32_t)dim;
     r->kind = (uint8_t)kind;
     r->waiting = waiting;
-    if (live_change(p, r, +1) < 0) {
+    if (live_change(p, r, +1) < 0 || mark_changed(p, part, key) < 0) {
         corr_close(part->corr, r);
         return -1;
     }
@@ -362,7 +409,7 @@ static int end_wait(struct pipeline *p, struct partition *part,
                     struct agg_cell *c, int64_t target_ms)
 {
     struct corr_rec *r =
-        corr_find(part->corr, corr_key(kind, c->tenant, ev->corr_id));
+        find_rec(p, part, kind, c->tenant, ev);
     int64_t w;
 
     if (r == NULL && ev->wait_ms == EVENT_NO_WAIT) {
@@ -381,7 +428,7 @@ static void abandon(struct pipeline *p, struct partition *part,
                     int64_t target_ms)
 {
     struct corr_rec *r =
-        corr_find(part->corr, corr_key(CORR_CALL, c->tenant, ev->corr_id));
+        find_rec(p, part, CORR_CALL, c->tenant, ev);
     int64_t w;
 
     c->f[F_ABANDONED]++;
@@ -404,7 +451,7 @@ static void close_quietly(struct pipeline *p, struct partition *part,
                           uint32_t tenant)
 {
     struct corr_rec *r =
-        corr_find(part->corr, corr_key(kind, tenant, ev->corr_id));
+        find_rec(p, part, kind, tenant, ev);
 
     if (r != NULL) {
         close_rec(p, part, r);
@@ -416,7 +463,7 @@ static int ticket_reply(struct pipeline *p, struct partition *part,
                         int64_t target_ms)
 {
     struct corr_rec *r =
-        corr_find(part->corr, corr_key(CORR_TICKET, c->tenant, ev->corr_id));
+        find_rec(p, part, CORR_TICKET, c->tenant, ev);
 
     if (r == NULL) {
         if (ev->wait_ms == EVENT_NO_WAIT) {
@@ -430,6 +477,9 @@ static int ticket_reply(struct pipeline *p, struct partition *part,
     }
     r->waiting = 0;
     part->oldest_dirty = true;
+    if (mark_changed(p, part, r->key) < 0) {
+        return -1;
+    }
     return record_wait(c, wait_of(ev, r), target_ms);
 }
 
@@ -437,7 +487,7 @@ static int ticket_close(struct pipeline *p, struct partition *part,
                         const struct event *ev, struct agg_cell *c)
 {
     struct corr_rec *r =
-        corr_find(part->corr, corr_key(CORR_TICKET, c->tenant, ev->corr_id));
+        find_rec(p, part, CORR_TICKET, c->tenant, ev);
     int64_t ttr;
 
     if (ev->opened_ms != EVENT_NO_TIME) {
@@ -648,6 +698,54 @@ uint64_t pipeline_late_dropped(const struct pipeline *p, int tenant)
     return (size_t)tenant < p->cap_late ? p->late_by_tenant[tenant] : 0;
 }
 
+/* ---- persisted correlation state ---- */
+
+static int kind_of(char c, enum corr_kind *kind)
+{
+    for (int k = 0; k < 3; k++) {
+        if (kind_chars[k] == c) {
+            *kind = (enum corr_kind)k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int pipeline_partition_restore(struct pipeline *p, struct partition *part,
+                               uint64_t key, const char *value)
+{
+    char tenant[EVENT_TENANT_MAX + 1], channel[EVENT_DIM_MAX + 1],
+        queue[EVENT_DIM_MAX + 1], kc;
+    long long start;
+    int waiting, t, dim;
+    enum corr_kind kind;
+    struct corr_rec *r;
+    bool folded;
+
+    if (sscanf(value, "%lld %c %d %64s %32s %32s", &start, &kc, &waiting,
+               tenant, channel, queue) != 6 ||
+        kind_of(kc, &kind) < 0 || (t = dims_tenant(p->dims, tenant)) < 0 ||
+        (dim = dims_pair(p->dims, t, channel, queue, &folded)) < 0) {
+        return -1;
+    }
+    if (corr_find(part->corr, key) != NULL) {
+        return 0;
+    }
+    r = corr_open(part->corr, key);
+    if (r == NULL) {
+        return -1;
+    }
+    r->start_ms = start;
+    r->tenant = (uint32_t)t;
+    r->dim = (uint32_t)dim;
+    r->kind = (uint8_t)kind;
+    r->waiting = waiting != 0;
+    p->stats.open_correlations++;
+    part->oldest_dirty |= r->waiting;
+    evict_if_full(p);
+    return 0;
+}
+
 /* ---- flush ---- */
 
 static int build_cells(struct pipeline *p)
@@ -805,10 +903,73 @@ static int build_oldest(struct pipeline *p)
     return 0;
 }
 
+/* Appends a record's persisted form to the values arena; returns its offset
+ * or -1. */
+static ssize_t append_value(struct pipeline *p, const struct corr_rec *r)
+{
+    const struct dim *row = dims_get(p->dims, (int)r->tenant, (int)r->dim);
+    size_t need = 32 + EVENT_TENANT_MAX + 2 * EVENT_DIM_MAX;
+    size_t off = p->values_len;
+    int n;
+
+    if (grow_array((void **)&p->values, &p->values_cap, off + need, 1) < 0) {
+        return -1;
+    }
+    n = snprintf(p->values + off, need, "%lld %c %d %s %s %s",
+                 (long long)r->start_ms, kind_chars[r->kind], r->waiting,
+                 dims_tenant_name(p->dims, (int)r->tenant), row->channel,
+                 row->queue);
+    p->values_len += (size_t)n + 1;
+    return (ssize_t)off;
+}
+
+static int corr_emit(struct pipeline *p, struct partition *part, uint64_t key)
+{
+    const struct corr_rec *r = corr_find(part->corr, key);
+    struct corr_update *u;
+    ssize_t off = -1;
+
+    if (r != NULL && (off = append_value(p, r)) < 0) {
+        return -1;
+    }
+    if (grow_array((void **)&p->corr_out, &p->cap_corr_out, p->n_corr_out + 1,
+                   sizeof(*p->corr_out)) < 0) {
+        return -1;
+    }
+    u = &p->corr_out[p->n_corr_out++];
+    u->member = part->name;
+    u->key = key;
+    /* An offset for now: the arena may still move. */
+    u->value = r ? (const char *)(uintptr_t)(off + 1) : NULL;
+    return 0;
+}
+
+static int build_corr(struct pipeline *p)
+{
+    p->n_corr_out = 0;
+    p->values_len = 0;
+    for (size_t i = 0; i < p->n_parts; i++) {
+        const struct u64map *ch = &p->parts[i]->changed;
+        for (size_t k = 0; k < ch->cap; k++) {
+            if (ch->keys[k] != 0 && corr_emit(p, p->parts[i], ch->keys[k]) < 0) {
+                return -1;
+            }
+        }
+    }
+    for (size_t i = 0; i < p->n_corr_out; i++) {
+        struct corr_update *u = &p->corr_out[i];
+        if (u->value != NULL) {
+            u->value = p->values + ((uintptr_t)u->value - 1);
+        }
+    }
+    return 0;
+}
+
 int pipeline_flush_prepare(struct pipeline *p, int64_t now_ms,
                            const struct flush_batch **batch)
 {
-    if (build_cells(p) < 0 || build_live(p) < 0 || build_oldest(p) < 0) {
+    if (build_cells(p) < 0 || build_live(p) < 0 || build_oldest(p) < 0 ||
+        build_corr(p) < 0) {
         return -1;
     }
     p->batch = (struct flush_batch){
@@ -818,6 +979,8 @@ int pipeline_flush_prepare(struct pipeline *p, int64_t now_ms,
         .n_live = p->n_live_out,
         .oldest = p->oldest_out,
         .n_oldest = p->n_oldest_out,
+        .corr = p->corr_out,
+        .n_corr = p->n_corr_out,
         .clock_ms = pipeline_clock(p, now_ms),
     };
     *batch = &p->batch;
@@ -845,6 +1008,7 @@ void pipeline_flush_done(struct pipeline *p, bool applied)
         if (p->parts[i]->oldest_dirty) {
             publish_oldest(p->parts[i]);
         }
+        u64map_clear(&p->parts[i]->changed);
     }
     p->last_flush_clock = p->batch.clock_ms;
 }

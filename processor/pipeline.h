@@ -50,6 +50,14 @@ struct oldest_update {
     int64_t oldest_ms;
 };
 
+/* A change of one partition's persisted correlation state. */
+struct corr_update {
+    const char *member; /* the partition name, borrowed */
+    uint64_t key;       /* corr_key() of the record */
+    const char *value;  /* "START KIND WAITING TENANT CHANNEL QUEUE" (KIND d, c
+                           or t; WAITING 0 or 1), borrowed; NULL: closed */
+};
+
 /* What one flush writes: everything since the last applied flush. All
  * pointers are borrowed from the pipeline and valid until
  * pipeline_flush_done. */
@@ -60,6 +68,8 @@ struct flush_batch {
     size_t n_live;
     const struct oldest_update *oldest;
     size_t n_oldest;
+    const struct corr_update *corr; /* only with pipeline_set_persist */
+    size_t n_corr;
     int64_t clock_ms;
 };
 
@@ -76,6 +86,19 @@ void pipeline_destroy(struct pipeline *p);
 /* The state of one input partition ("topic/partition"), created on first
  * use. NULL on out of memory. Valid until pipeline_partition_drop. */
 struct partition *pipeline_partition(struct pipeline *p, const char *name);
+
+/* With on, every flush batch carries the changes of the open correlations
+ * (struct corr_update) so the store can keep them with the offsets, and a
+ * partition that moves or restarts resumes with its waits (run). Off by
+ * default (replay). */
+void pipeline_set_persist(struct pipeline *p, bool on);
+
+/* Restores one persisted record of part (the value format of struct
+ * corr_update) before its messages are consumed. Gauges are not changed:
+ * Redis already counts the record. Returns 0, or -1 when value is malformed
+ * or a limit refuses it. */
+int pipeline_partition_restore(struct pipeline *p, struct partition *part,
+                               uint64_t key, const char *value);
 
 /* Forgets a partition that moved to another instance. */
 void pipeline_partition_drop(struct pipeline *p, struct partition *part);

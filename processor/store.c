@@ -483,9 +483,53 @@ static void add_row_names(struct args *a, const struct flush_batch *b,
     args_str(a, row->queue);
 }
 
+void store_offsets_key(const struct store *s, const char *group, char *buf,
+                       size_t size)
+{
+    snprintf(buf, size, "%s:offsets:%s", s->cfg->prefix, group);
+}
+
+static void corr_prefix(const struct store *s, const char *group, char *buf,
+                        size_t size)
+{
+    snprintf(buf, size, "%s:corr:%s:", s->cfg->prefix, group);
+}
+
+/* offkey noff {member offset}* corrprefix ncorr {member field value}* */
+static void add_state(struct store *s, struct args *a,
+                      const struct flush_batch *b,
+                      const struct store_offset *offsets, size_t n_off,
+                      const char *group)
+{
+    char key[512];
+
+    if (group == NULL) {
+        args_str(a, "");
+        args_i64(a, 0);
+        args_str(a, "");
+        args_i64(a, 0);
+        return;
+    }
+    store_offsets_key(s, group, key, sizeof(key));
+    args_str(a, key);
+    args_i64(a, (int64_t)n_off);
+    for (size_t i = 0; i < n_off; i++) {
+        args_str(a, offsets[i].member);
+        args_i64(a, offsets[i].next);
+    }
+    corr_prefix(s, group, key, sizeof(key));
+    args_str(a, key);
+    args_i64(a, (int64_t)b->n_corr);
+    for (size_t i = 0; i < b->n_corr; i++) {
+        args_str(a, b->corr[i].member);
+        args_fmt(a, "%016llx", (unsigned long long)b->corr[i].key);
+        args_str(a, b->corr[i].value ? b->corr[i].value : "");
+    }
+}
+
 static int append_live(struct store *s, const struct flush_batch *b,
                        const struct store_offset *offsets, size_t n_off,
-                       const char *offsets_key)
+                       const char *group)
 {
     struct args *a = &s->a;
 
@@ -506,12 +550,7 @@ static int append_live(struct store *s, const struct flush_batch *b,
         args_str(a, o->member);
         args_i64(a, o->oldest_ms);
     }
-    args_str(a, offsets_key ? offsets_key : "");
-    args_i64(a, (int64_t)n_off);
-    for (size_t i = 0; i < n_off; i++) {
-        args_str(a, offsets[i].member);
-        args_i64(a, offsets[i].next);
-    }
+    add_state(s, a, b, offsets, n_off, group);
     return args_send(s, a);
 }
 
@@ -548,7 +587,7 @@ static int read_transaction(struct store *s, size_t n, char *errstr,
 
 int store_flush(struct store *s, const struct flush_batch *batch,
                 const struct store_offset *offsets, size_t n_offsets,
-                const char *offsets_key, int64_t wall_ms, char *errstr,
+                const char *group, int64_t wall_ms, char *errstr,
                 size_t errstr_size)
 {
     uint64_t before;
@@ -560,7 +599,7 @@ int store_flush(struct store *s, const struct flush_batch *batch,
     before = s->stats.commands;
     if (redisAppendCommand(s->ctx, "MULTI") != REDIS_OK ||
         append_apply(s, batch, wall_ms) < 0 ||
-        append_live(s, batch, offsets, n_offsets, offsets_key) < 0 ||
+        append_live(s, batch, offsets, n_offsets, group) < 0 ||
         redisAppendCommand(s->ctx, "EXEC") != REDIS_OK) {
         snprintf(errstr, errstr_size, "out of memory building the flush");
         disconnect(s); /* drops the half-built transaction */
@@ -643,6 +682,58 @@ int store_read_offsets(struct store *s, const char *offsets_key,
                       : -1;
     }
     freeReplyObject(r);
+    return 0;
+}
+
+/* One HSCAN page: cursor in, cursor out; fn per field. */
+static int scan_page(struct store *s, const char *key, char *cursor,
+                     int (*fn)(uint64_t, const char *, void *), void *arg,
+                     char *errstr, size_t errstr_size)
+{
+    const char *argv[] = {"HSCAN", key, cursor, "COUNT", "1000"};
+    redisReply *r, *items;
+    int rc = 0;
+
+    if (simple(s, 5, argv, &r, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis HSCAN %s: unexpected reply", key);
+        freeReplyObject(r);
+        return -1;
+    }
+    snprintf(cursor, 32, "%s", r->element[0]->str);
+    items = r->element[1];
+    for (size_t i = 0; i + 1 < items->elements && rc == 0; i += 2) {
+        uint64_t k = strtoull(items->element[i]->str, NULL, 16);
+        if (fn(k, items->element[i + 1]->str, arg) < 0) {
+            snprintf(errstr, errstr_size, "%s: bad record %s", key,
+                     items->element[i]->str);
+            rc = -1;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int store_read_corr(struct store *s, const char *group, const char *member,
+                    int (*fn)(uint64_t key, const char *value, void *arg),
+                    void *arg, char *errstr, size_t errstr_size)
+{
+    char key[1024], cursor[32] = "0";
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    corr_prefix(s, group, key, sizeof(key));
+    snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s", member);
+    do {
+        if (scan_page(s, key, cursor, fn, arg, errstr, errstr_size) < 0) {
+            return -1;
+        }
+    } while (strcmp(cursor, "0") != 0);
     return 0;
 }
 

@@ -40,14 +40,26 @@ void store_destroy(struct store *s);
 /* Connects now (and loads the script). Returns 0 or -1 with errstr. */
 int store_connect(struct store *s, char *errstr, size_t errstr_size);
 
-/* Writes batch and the offsets it covers in one MULTI/EXEC. offsets_key is
- * the hash of schemas/redis.md (tp:offsets:GROUP); may be NULL when n_offsets
- * is 0. Returns 0 when applied, -1 when not applied (nothing was written;
- * retry later) with errstr. */
+/* Writes batch, the offsets it covers and its correlation-state changes in
+ * one MULTI/EXEC, into the keys of consumer group `group` (tp:offsets:GROUP,
+ * tp:corr:GROUP:TOPIC/PARTITION). group may be NULL (replay: no offsets, no
+ * persisted state). Returns 0 when applied, -1 when not applied (nothing was
+ * written; retry later) with errstr. */
 int store_flush(struct store *s, const struct flush_batch *batch,
                 const struct store_offset *offsets, size_t n_offsets,
-                const char *offsets_key, int64_t wall_ms, char *errstr,
+                const char *group, int64_t wall_ms, char *errstr,
                 size_t errstr_size);
+
+/* Calls fn(key, value, arg) for every persisted correlation record of one
+ * partition ("topic/partition") of group. Returns 0, or -1 with errstr
+ * (fn's return value < 0 also stops and fails the read). */
+int store_read_corr(struct store *s, const char *group, const char *member,
+                    int (*fn)(uint64_t key, const char *value, void *arg),
+                    void *arg, char *errstr, size_t errstr_size);
+
+/* The key of the offsets hash of group (tp:offsets:GROUP), into buf. */
+void store_offsets_key(const struct store *s, const char *group, char *buf,
+                       size_t size);
 
 /* Refreshes the clock-driven values of every tenant: oldest_wait_ms, and with
  * slide the windows of rows that had no events. Returns 0 or -1. */

@@ -11,6 +11,7 @@ tests=(
     tests/integration/kpi-truth-selftest.sh
     tests/integration/replay-test.sh
     tests/integration/kafka-test.sh
+    tests/integration/restart-test.sh
 )
 passed=0
 failed=0
