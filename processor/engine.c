@@ -19,6 +19,8 @@ struct engine {
     int64_t backoff_ms;
     int64_t last_tick_bucket;
     bool failing;
+    struct pipeline_stats reported; /* counters at the last cap report */
+    struct log_limit cap_limit;
 };
 
 struct engine *engine_new(const struct config *cfg, bool event_clock,
@@ -92,6 +94,31 @@ static void flush_failed(struct engine *e, const char *why, int64_t mono)
     e->retry_at_mono = mono + e->backoff_ms;
 }
 
+/* Logs every cap that overflowed since the last report, naming its key. */
+static void report_caps(struct engine *e)
+{
+    const struct pipeline_stats *st = pipeline_stats(e->pipe);
+    struct pipeline_stats *old = &e->reported;
+    uint64_t tenants = st->rejected[REJ_TENANT_LIMIT] -
+                       old->rejected[REJ_TENANT_LIMIT];
+
+    if (st->evicted > old->evicted || st->folded > old->folded ||
+        tenants > 0 || st->dedupe_evicted > old->dedupe_evicted) {
+        log_limited(&e->cap_limit, LOG_WARN, "limits",
+                    "caps reached since the last report: "
+                    "limits.max_open_correlations evicted=%llu, "
+                    "limits.max_dims_per_tenant folded=%llu, "
+                    "limits.max_tenants rejected=%llu, "
+                    "limits.dedupe_capacity forgotten=%llu",
+                    (unsigned long long)(st->evicted - old->evicted),
+                    (unsigned long long)(st->folded - old->folded),
+                    (unsigned long long)tenants,
+                    (unsigned long long)(st->dedupe_evicted -
+                                         old->dedupe_evicted));
+        *old = *st;
+    }
+}
+
 /* After a flush: gauges follow the clock; windows slide once per bucket. */
 static void tick(struct engine *e, int64_t clock, int64_t wall)
 {
@@ -125,6 +152,7 @@ int engine_flush(struct engine *e, const struct store_offset *offsets,
         return -1;
     }
     pipeline_flush_done(e->pipe, true);
+    report_caps(e);
     if (e->failing) {
         log_msg(LOG_INFO, "store", "flush succeeded again, resuming");
     }

@@ -968,6 +968,7 @@ static int build_corr(struct pipeline *p)
 int pipeline_flush_prepare(struct pipeline *p, int64_t now_ms,
                            const struct flush_batch **batch)
 {
+    p->stats.dedupe_evicted = dedupe_evicted(p->dedupe);
     if (build_cells(p) < 0 || build_live(p) < 0 || build_oldest(p) < 0 ||
         build_corr(p) < 0) {
         return -1;

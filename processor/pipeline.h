@@ -29,6 +29,7 @@ struct pipeline_stats {
     uint64_t orphans[EV_TYPE_COUNT];
     uint64_t evicted;        /* open correlations evicted at the cap */
     uint64_t folded;         /* events folded into _other:_other */
+    uint64_t dedupe_evicted; /* event ids forgotten early at the capacity */
     uint64_t open_correlations;
 };
 
