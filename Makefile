@@ -1,7 +1,7 @@
 # touchpointd — build, test and demo. `make help` lists the targets.
 
 CC ?= cc
-PKGS := rdkafka jansson hiredis yaml-0.1
+PKGS := rdkafka jansson hiredis yaml-0.1 libmicrohttpd
 BUILD := build
 SANITIZER ?=
 
@@ -27,7 +27,7 @@ ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/touchpointd $(BUILD)/tpgen
 
 .PHONY: all deps test unit integration demo clean format format-check help \
-        tests-build valgrind
+        tests-build valgrind test-faults
 
 all: $(BINS)
 
@@ -36,6 +36,7 @@ help:
 	@echo "make deps       install Debian packages and the pinned Kafka broker jars"
 	@echo "make test       deps, build, unit tests, integration tests (real Kafka + Redis)"
 	@echo "make unit       unit tests only (no servers)"
+	@echo "make test-faults  crash, outage, rebalance and memory-bound tests"
 	@echo "make demo       local Redis + Kafka, a generated stream, KPIs read back"
 	@echo "make SANITIZER=address,undefined test   the same under ASan/UBSan"
 	@echo "make valgrind   unit tests under valgrind"
@@ -83,6 +84,10 @@ unit: $(UNIT_BINS)
 
 integration: tests-build
 	tests/integration/run-all.sh
+
+test-faults: deps
+	$(MAKE) tests-build
+	tests/faults/run-all.sh
 
 test: deps
 	$(MAKE) tests-build

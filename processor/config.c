@@ -13,6 +13,7 @@
 enum conf_type {
     CT_STRING,   /* char * */
     CT_INT,      /* int64_t, > 0 */
+    CT_PORT,     /* int64_t, 0..65535 */
     CT_DURATION, /* int64_t ms, "30s" */
     CT_TOPICS,   /* list of strings */
     CT_WINDOWS,  /* list of durations */
@@ -91,6 +92,10 @@ static const struct conf_key conf_keys[] = {
     {"log.format", CT_STRING, "logfmt", OFF(log_format), "logfmt | json"},
     {"log.stats_interval", CT_DURATION, "30s", OFF(stats_interval_ms),
      "period of the stats log line"},
+    {"http.address", CT_STRING, "127.0.0.1", OFF(http_address),
+     "address of /metrics, /healthz, /readyz; empty turns the endpoint off"},
+    {"http.port", CT_PORT, "9725", OFF(http_port),
+     "port of the HTTP endpoint; 0 picks a free one (logged at start)"},
     {"service.shutdown_timeout", CT_DURATION, "10s", OFF(shutdown_timeout_ms),
      "SIGTERM: flush, commit and leave within this time"},
 };
@@ -194,6 +199,15 @@ static int set_value(struct config *cfg, const struct conf_key *k,
     case CT_INT:
         *why = "expected a positive integer";
         return parse_int(value, (int64_t *)f);
+    case CT_PORT:
+        *why = "expected a port number 0..65535";
+        if (strcmp(value, "0") == 0) {
+            *(int64_t *)f = 0;
+            return 0;
+        }
+        return parse_int(value, (int64_t *)f) < 0 || *(int64_t *)f > 65535
+                   ? -1
+                   : 0;
     case CT_DURATION:
         *why = "expected a duration like 500ms, 30s, 5m, 4h, 2d";
         if (tstamp_parse_duration(value, &ms) < 0 || ms <= 0) {
@@ -290,7 +304,7 @@ static int apply_default(struct config *cfg, const struct conf_key *k)
         return -1;
     }
     if (k->type == CT_STRING || k->type == CT_INT || k->type == CT_DURATION ||
-        k->type == CT_ABANDONS) {
+        k->type == CT_ABANDONS || k->type == CT_PORT) {
         rc = set_value(cfg, k, NULL, copy, &why);
         free(copy);
         return rc;

@@ -73,6 +73,10 @@ struct config {
     char *log_format;
     int64_t stats_interval_ms;
 
+    /* http */
+    char *http_address;
+    int64_t http_port;
+
     /* service */
     int64_t shutdown_timeout_ms;
 };

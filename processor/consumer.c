@@ -8,7 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "httpd.h"
 #include "log.h"
+#include "metrics_catalog.h"
 #include "tstamp.h"
 
 /*
@@ -42,6 +44,8 @@ struct part_state {
 struct consumer {
     const struct config *cfg;
     struct engine *engine;
+    struct httpd *http; /* may be NULL */
+    bool joined;        /* a rebalance happened: the group is joined */
     rd_kafka_t *rk;  /* consumer */
     rd_kafka_t *dlq; /* dead-letter producer */
     const char *group;
@@ -353,6 +357,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
 
+    c->joined = true;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(c, parts);
         if (coop) {
@@ -456,6 +461,21 @@ static int handle(struct consumer *c, rd_kafka_message_t *m)
 
 /* ---- lifecycle ---- */
 
+/* librdkafka statistics (statistics.interval.ms): consumer lag. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct consumer *c = opaque;
+    char err[256];
+
+    (void)rk;
+    if (metrics_catalog_kafka_stats(engine_metrics(c->engine), json, len, err,
+                                    sizeof(err)) < 0) {
+        log_limited(&c->kafka_limit, LOG_WARN, "consumer",
+                    "unreadable librdkafka statistics: %s", err);
+    }
+    return 0; /* json is freed by librdkafka */
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
@@ -465,7 +485,8 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
 }
 
 struct consumer *consumer_new(const struct config *cfg, struct engine *e,
-                              char *errstr, size_t errstr_size)
+                              struct httpd *h, char *errstr,
+                              size_t errstr_size)
 {
     struct consumer *c = calloc(1, sizeof(*c));
     rd_kafka_conf_t *cconf = NULL, *pconf = NULL;
@@ -478,6 +499,7 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
     }
     c->cfg = cfg;
     c->engine = e;
+    c->http = h;
     c->group = config_kafka(cfg, "group.id");
     store_offsets_key(engine_store(e), c->group, c->offsets_key,
                       sizeof(c->offsets_key));
@@ -489,6 +511,14 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
     }
     rd_kafka_conf_set_opaque(cconf, c);
     rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
+    if (engine_metrics(e) != NULL) {
+        if (config_kafka(cfg, "statistics.interval.ms") == NULL &&
+            conf_set(cconf, "statistics.interval.ms", "5000", errstr,
+                     errstr_size) < 0) {
+            goto out_fail;
+        }
+        rd_kafka_conf_set_stats_cb(cconf, stats_cb);
+    }
     rd_kafka_conf_set_log_cb(cconf, log_cb);
     rd_kafka_conf_set_log_cb(pconf, log_cb);
     c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errstr_size);
@@ -525,6 +555,26 @@ out_fail:
     }
     consumer_destroy(c);
     return NULL;
+}
+
+/* Liveness every loop; readiness: the group is joined (with partitions or
+ * waiting for them) and Redis takes writes. */
+static void report_health(struct consumer *c)
+{
+    struct metrics_catalog *mc = engine_metrics(c->engine);
+
+    if (c->http != NULL) {
+        httpd_alive(c->http);
+        httpd_set_ready(c->http, c->joined && !engine_degraded(c->engine),
+                        !c->joined ? "waiting to join the consumer group"
+                                   : "redis writes failing");
+    }
+    if (mc != NULL) {
+        metrics_catalog_set(mc, MC_CONSUMER_PAUSED, c->paused ? 1 : 0);
+        metrics_counter_set(
+            metrics_catalog_series(mc, MC_DEAD_LETTER_FAILURES, NULL, NULL),
+            c->dlq_failed);
+    }
 }
 
 /* While Redis is failing and the pending caps are reached, consumption
@@ -572,6 +622,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
             flush(c);
         }
         apply_backpressure(c);
+        report_health(c);
         if (mono >= next_stats) {
             engine_log_stats(c->engine);
             next_stats = mono + c->cfg->stats_interval_ms;

@@ -10,12 +10,16 @@
 #include "engine.h"
 
 struct consumer;
+struct httpd;
 
-/* Creates the consumer and dead-letter producer from cfg->kafka (both
- * borrowed; they must outlive it) and subscribes to cfg->topics. Returns
- * NULL with errstr naming the bad property. */
+/* Creates the consumer and dead-letter producer from cfg->kafka (cfg, e and
+ * h borrowed; they must outlive it; h may be NULL) and subscribes to
+ * cfg->topics. The consumer keeps h's liveness and readiness and feeds the
+ * engine's metrics (consumer lag from librdkafka statistics). Returns NULL
+ * with errstr naming the bad property. */
 struct consumer *consumer_new(const struct config *cfg, struct engine *e,
-                              char *errstr, size_t errstr_size);
+                              struct httpd *h, char *errstr,
+                              size_t errstr_size);
 
 /* Consumes until *stop is raised, then flushes, commits and leaves the group
  * within service.shutdown_timeout. Returns 0 on a clean stop, -1 on a fatal

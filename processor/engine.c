@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "metrics_catalog.h"
 #include "tstamp.h"
 
 #define BACKOFF_MIN_MS 250
@@ -19,6 +20,7 @@ struct engine {
     int64_t backoff_ms;
     int64_t last_tick_bucket;
     bool failing;
+    struct metrics_catalog *mc;     /* borrowed, may be NULL */
     struct pipeline_stats reported; /* counters at the last cap report */
     struct log_limit cap_limit;
 };
@@ -52,6 +54,32 @@ void engine_destroy(struct engine *e)
     pipeline_destroy(e->pipe);
     store_destroy(e->store);
     free(e);
+}
+
+void engine_set_metrics(struct engine *e, struct metrics_catalog *mc)
+{
+    e->mc = mc;
+    if (mc != NULL) {
+        metrics_catalog_limits(mc, e->cfg);
+    }
+}
+
+struct metrics_catalog *engine_metrics(struct engine *e)
+{
+    return e->mc;
+}
+
+void engine_publish_metrics(struct engine *e)
+{
+    if (e->mc == NULL) {
+        return;
+    }
+    metrics_catalog_pipeline(e->mc, pipeline_stats(e->pipe));
+    metrics_catalog_store(e->mc, store_stats(e->store));
+    metrics_catalog_set(e->mc, MC_PENDING_CELLS,
+                        (double)pipeline_pending_cells(e->pipe));
+    metrics_catalog_set(e->mc, MC_TENANTS,
+                        (double)dims_tenant_count(pipeline_dims(e->pipe)));
 }
 
 struct pipeline *engine_pipeline(struct engine *e)
@@ -149,7 +177,12 @@ int engine_flush(struct engine *e, const struct store_offset *offsets,
                     err, sizeof(err)) < 0) {
         pipeline_flush_done(e->pipe, false);
         flush_failed(e, err, mono);
+        engine_publish_metrics(e);
         return -1;
+    }
+    if (e->mc != NULL) {
+        metrics_catalog_flush(e->mc, (double)(tstamp_mono_ms() - mono) / 1000.0,
+                              agg_count(batch->cells));
     }
     pipeline_flush_done(e->pipe, true);
     report_caps(e);
@@ -161,6 +194,7 @@ int engine_flush(struct engine *e, const struct store_offset *offsets,
     e->retry_at_mono = 0;
     e->last_flush_mono = mono;
     tick(e, batch->clock_ms, tstamp_now_ms());
+    engine_publish_metrics(e);
     return 0;
 }
 

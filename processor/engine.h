@@ -19,6 +19,17 @@ struct engine *engine_new(const struct config *cfg, bool event_clock,
                           char *errstr, size_t errstr_size);
 void engine_destroy(struct engine *e);
 
+struct metrics_catalog;
+
+/* Publishes flush timings and counter snapshots into mc (borrowed; may be
+ * NULL) from now on. */
+void engine_set_metrics(struct engine *e, struct metrics_catalog *mc);
+struct metrics_catalog *engine_metrics(struct engine *e);
+
+/* Copies the current counters into the metrics (after a flush, and when the
+ * input wants fresh numbers). */
+void engine_publish_metrics(struct engine *e);
+
 /* Borrowed parts, for the input modules. */
 struct pipeline *engine_pipeline(struct engine *e);
 struct store *engine_store(struct engine *e);

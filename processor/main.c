@@ -8,7 +8,9 @@
 #include "config.h"
 #include "consumer.h"
 #include "engine.h"
+#include "httpd.h"
 #include "log.h"
+#include "metrics_catalog.h"
 #include "replay.h"
 
 #ifndef TP_VERSION
@@ -194,29 +196,69 @@ out_close:
     return rc;
 }
 
+static int render_metrics(void *arg, char **body, size_t *len)
+{
+    return metrics_catalog_render(arg, body, len);
+}
+
+/* The HTTP endpoint, unless http.address is empty. Returns 0 or -1. */
+static int start_http(const struct config *cfg, struct metrics_catalog *mc,
+                      struct httpd **h)
+{
+    struct httpd_callbacks cb = {render_metrics, mc, 0};
+    char err[512];
+
+    *h = NULL;
+    if (cfg->http_address[0] == '\0') {
+        return 0;
+    }
+    *h = httpd_new(cfg->http_address, (int)cfg->http_port, &cb, err,
+                   sizeof(err));
+    if (*h == NULL) {
+        fprintf(stderr, "touchpointd: http.address/http.port: %s\n", err);
+        return -1;
+    }
+    log_msg(LOG_INFO, "main", "serving /metrics /healthz /readyz on %s:%d",
+            cfg->http_address, httpd_port(*h));
+    return 0;
+}
+
 static int cmd_run(const struct config *cfg)
 {
+    struct metrics_catalog mc;
+    struct httpd *h = NULL;
+    struct engine *e = NULL;
+    struct consumer *c = NULL;
     char err[512];
-    struct engine *e = engine_new(cfg, false, err, sizeof(err));
-    struct consumer *c;
-    int rc;
+    int rc = 1;
 
-    if (e == NULL) {
+    if (metrics_catalog_init(&mc, NULL, TP_VERSION, err, sizeof(err)) < 0) {
         fprintf(stderr, "touchpointd: %s\n", err);
         return 1;
     }
-    c = consumer_new(cfg, e, err, sizeof(err));
+    e = engine_new(cfg, false, err, sizeof(err));
+    if (e == NULL) {
+        fprintf(stderr, "touchpointd: %s\n", err);
+        goto out;
+    }
+    if (start_http(cfg, &mc, &h) < 0) {
+        goto out;
+    }
+    engine_set_metrics(e, &mc);
+    c = consumer_new(cfg, e, h, err, sizeof(err));
     if (c == NULL) {
         fprintf(stderr, "touchpointd: %s\n", err);
-        engine_destroy(e);
-        return 1;
+        goto out;
     }
     log_msg(LOG_INFO, "main", "touchpointd %s starting: topics=%s redis=%s",
             TP_VERSION, cfg->topics[0], cfg->redis_url);
     rc = consumer_run(c, &stop_flag) == 0 ? 0 : 1;
     consumer_destroy(c);
     engine_write_summary(e, stderr, "run summary");
+out:
+    httpd_destroy(h); /* before the catalogue it reads */
     engine_destroy(e);
+    metrics_catalog_release(&mc);
     return rc;
 }
 

@@ -688,6 +688,11 @@ const struct pipeline_stats *pipeline_stats(const struct pipeline *p)
     return &p->stats;
 }
 
+size_t pipeline_pending_cells(const struct pipeline *p)
+{
+    return agg_count(p->pending);
+}
+
 const struct dims *pipeline_dims(const struct pipeline *p)
 {
     return p->dims;

@@ -117,6 +117,8 @@ int64_t pipeline_clock(const struct pipeline *p, int64_t now_ms);
 bool pipeline_flush_due(const struct pipeline *p, int64_t now_ms);
 
 const struct pipeline_stats *pipeline_stats(const struct pipeline *p);
+/* Aggregate cells waiting for the next flush. */
+size_t pipeline_pending_cells(const struct pipeline *p);
 const struct dims *pipeline_dims(const struct pipeline *p);
 /* Late events dropped for one tenant. */
 uint64_t pipeline_late_dropped(const struct pipeline *p, int tenant);

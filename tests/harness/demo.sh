@@ -24,6 +24,8 @@ kafka:
   group.id: demo
 redis:
   url: $REDIS_URL
+http:
+  port: 0
 log:
   stats_interval: 5s
 YAML

@@ -60,6 +60,8 @@ input:
   topics: [$3]
 redis:
   url: ${REDIS_URL%/0}/$4
+http:
+  port: 0
 log:
   stats_interval: 2s
 YAML
@@ -95,6 +97,24 @@ pid=$!
 tp_wait_for "touchpointd to record all $total offsets in Redis" 90 \
     drained itest 0 "$total"
 live_min=$(now_ms)
+
+# /metrics, /healthz, /readyz while it runs (the port was picked free).
+port=$(sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/run.err" | head -n 1)
+metric_sum() { # NAME: sum over the series of a metric
+    curl -sf "http://127.0.0.1:$port/metrics" |
+        awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
+}
+metrics_caught_up() { [ "$(metric_sum touchpointd_events_accepted_total)" -eq 30001 ]; }
+tp_wait_for "/metrics to show every accepted event" 10 metrics_caught_up
+check "/metrics: accepted events by type sum to 30001" metrics_caught_up
+check "/metrics: 31 rejected by reason" \
+    test "$(metric_sum touchpointd_events_rejected_total)" -eq 31
+check "/metrics: 100 duplicates" \
+    test "$(metric_sum touchpointd_events_duplicate_total)" -eq 100
+check "/healthz answers 200" curl -sf "http://127.0.0.1:$port/healthz" -o /dev/null
+check "/readyz answers 200 (group joined, Redis writable)" \
+    curl -sf "http://127.0.0.1:$port/readyz" -o /dev/null
+
 kill -TERM "$pid"
 t0=$(now_ms)
 rc=0

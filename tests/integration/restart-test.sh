@@ -42,6 +42,8 @@ kafka:
   session.timeout.ms: 6000
 redis:
   url: $REDIS_URL
+http:
+  port: 0
 YAML
 
 # 4 minutes of event time ending now: tickets, DMs and calls open in one

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/../.."
 tests=(
     tests/harness/selftest.sh
     tests/integration/schema-agreement.sh
+    tests/integration/metrics-format.sh
     tests/integration/tpgen-test.sh
     tests/integration/kpi-truth-selftest.sh
     tests/integration/replay-test.sh
