@@ -122,6 +122,8 @@ static const char *const all_keys[] = {
     "log.level",
     "log.format",
     "log.stats_interval",
+    "http.address",
+    "http.port",
     "service.shutdown_timeout",
 };
 #define N_ALL_KEYS (sizeof(all_keys) / sizeof(all_keys[0]))
@@ -184,6 +186,8 @@ static void expect_documented_defaults(const struct config *cfg)
     assert_string_equal(cfg->log_level, "info");
     assert_string_equal(cfg->log_format, "logfmt");
     assert_int_equal(cfg->stats_interval_ms, 30 * SEC);
+    assert_string_equal(cfg->http_address, "127.0.0.1");
+    assert_int_equal(cfg->http_port, 9725);
     assert_int_equal(cfg->shutdown_timeout_ms, 10 * SEC);
 }
 
@@ -316,6 +320,9 @@ static const char full_yaml[] =
     "  level: debug\n"
     "  format: json\n"
     "  stats_interval: 1m\n"
+    "http:\n"
+    "  address: \"::1\"\n"
+    "  port: 0\n"
     "service:\n"
     "  shutdown_timeout: 3s\n";
 
@@ -363,6 +370,8 @@ static void expect_full_yaml(const struct config *cfg)
     assert_string_equal(cfg->log_level, "debug");
     assert_string_equal(cfg->log_format, "json");
     assert_int_equal(cfg->stats_interval_ms, 1 * MIN);
+    assert_string_equal(cfg->http_address, "::1");
+    assert_int_equal(cfg->http_port, 0);
     assert_int_equal(cfg->shutdown_timeout_ms, 3 * SEC);
 }
 
@@ -740,6 +749,8 @@ static void expect_same_config(const struct config *a, const struct config *b)
     assert_string_equal(a->log_level, b->log_level);
     assert_string_equal(a->log_format, b->log_format);
     assert_int_equal(a->stats_interval_ms, b->stats_interval_ms);
+    assert_string_equal(a->http_address, b->http_address);
+    assert_int_equal(a->http_port, b->http_port);
     assert_int_equal(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
 }
 
