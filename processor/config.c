@@ -53,6 +53,9 @@ static const struct conf_key conf_keys[] = {
      "larger messages are rejected as too_large"},
     {"redis.url", CT_STRING, "redis://127.0.0.1:6379/0", OFF(redis_url),
      "redis://[user[:pass]@]host:port[/db]"},
+    {"redis.password", CT_STRING, "", OFF(redis_password),
+     "overrides the password of redis.url (e.g. redis.password_file: "
+     "/run/secrets/redis)"},
     {"redis.prefix", CT_STRING, "tp", OFF(prefix),
      "first part of every key (schemas/redis.md)"},
     {"redis.timeout", CT_DURATION, "5s", OFF(redis_timeout_ms),
@@ -384,7 +387,96 @@ struct loader {
     const char *path;
     char *errstr;
     size_t errstr_size;
+    char why[300]; /* a composed "what was expected" */
 };
+
+#define VALUE_MAX 4096
+#define FILE_SUFFIX "_file"
+
+/* Expands ${NAME} from the environment ($$ is a literal $) into dst. */
+static int expand_env(struct loader *ld, const char *src, char *dst,
+                      size_t size)
+{
+    size_t n = 0;
+
+    for (const char *s = src; *s; s++) {
+        const char *piece = s, *end;
+        size_t len = 1;
+        if (s[0] == '$' && s[1] == '$') {
+            s++;
+        } else if (s[0] == '$' && s[1] == '{') {
+            char name[128];
+            end = strchr(s + 2, '}');
+            if (end == NULL || (size_t)(end - s - 2) >= sizeof(name) ||
+                end == s + 2) {
+                snprintf(ld->why, sizeof(ld->why),
+                         "expected ${NAME} with a closing brace");
+                return -1;
+            }
+            snprintf(name, sizeof(name), "%.*s", (int)(end - s - 2), s + 2);
+            piece = getenv(name);
+            if (piece == NULL) {
+                snprintf(ld->why, sizeof(ld->why),
+                         "environment variable %s is not set", name);
+                return -1;
+            }
+            len = strlen(piece);
+            s = end;
+        }
+        if (n + len >= size) {
+            snprintf(ld->why, sizeof(ld->why), "value longer than %zu bytes",
+                     size - 1);
+            return -1;
+        }
+        memcpy(dst + n, piece, len);
+        n += len;
+    }
+    dst[n] = '\0';
+    return 0;
+}
+
+/* Replaces the file name in value with the file's content (one trailing
+ * newline dropped): the *_file variant of a key, for mounted secrets. */
+static int read_value_file(struct loader *ld, char *value, size_t size)
+{
+    FILE *f = fopen(value, "rb");
+    size_t n;
+
+    if (f == NULL) {
+        snprintf(ld->why, sizeof(ld->why), "cannot read %.200s: %s", value,
+                 strerror(errno));
+        return -1;
+    }
+    n = fread(value, 1, size - 1, f);
+    if (!feof(f)) {
+        snprintf(ld->why, sizeof(ld->why), "file longer than %zu bytes",
+                 size - 1);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    value[n] = '\0';
+    if (n > 0 && value[n - 1] == '\n') {
+        value[--n] = '\0';
+    }
+    if (n > 0 && value[n - 1] == '\r') {
+        value[--n] = '\0';
+    }
+    return 0;
+}
+
+/* Whether name ends in _file; if so, base receives the name without it. */
+static bool file_variant(const char *name, char *base, size_t size)
+{
+    size_t len = strlen(name), sl = strlen(FILE_SUFFIX);
+
+    if (len <= sl || len - sl >= size ||
+        strcmp(name + len - sl, FILE_SUFFIX) != 0) {
+        return false;
+    }
+    snprintf(base, size, "%.*s", (int)(len - sl), name);
+    return true;
+}
 
 static int load_error(struct loader *ld, const yaml_node_t *node,
                       const char *key, const char *why)
@@ -400,16 +492,32 @@ static const char *scalar(const yaml_node_t *node)
                                           : NULL;
 }
 
-static int load_scalar(struct loader *ld, const struct conf_key *k,
-                       const char *sub, yaml_node_t *node, const char *path)
+/* One value: ${ENV} expanded, read from a file for a *_file key. */
+static int load_value(struct loader *ld, const struct conf_key *k,
+                      const char *sub, yaml_node_t *node, const char *path,
+                      bool from_file)
 {
     const char *why = "expected a single value";
     const char *v = scalar(node);
+    char value[VALUE_MAX];
 
-    if (v == NULL || set_value(ld->cfg, k, sub, v, &why) < 0) {
+    if (v == NULL) {
+        return load_error(ld, node, path, why);
+    }
+    if (expand_env(ld, v, value, sizeof(value)) < 0 ||
+        (from_file && read_value_file(ld, value, sizeof(value)) < 0)) {
+        return load_error(ld, node, path, ld->why);
+    }
+    if (set_value(ld->cfg, k, sub, value, &why) < 0) {
         return load_error(ld, node, path, why);
     }
     return 0;
+}
+
+static int load_scalar(struct loader *ld, const struct conf_key *k,
+                       const char *sub, yaml_node_t *node, const char *path)
+{
+    return load_value(ld, k, sub, node, path, false);
 }
 
 static int load_map(struct loader *ld, const struct conf_key *k,
@@ -424,10 +532,16 @@ static int load_map(struct loader *ld, const struct conf_key *k,
          p++) {
         yaml_node_t *kn = yaml_document_get_node(ld->doc, p->key);
         yaml_node_t *vn = yaml_document_get_node(ld->doc, p->value);
+        char base[256];
+        bool from_file;
         if (scalar(kn) == NULL) {
             return load_error(ld, kn, path, "expected a name");
         }
-        if (load_scalar(ld, k, scalar(kn), vn, path) < 0) {
+        char full[300];
+        from_file = file_variant(scalar(kn), base, sizeof(base));
+        snprintf(full, sizeof(full), "%s.%s", path, scalar(kn));
+        if (load_value(ld, k, from_file ? base : scalar(kn), vn, full,
+                       from_file) < 0) {
             return -1;
         }
     }
@@ -474,6 +588,19 @@ static int load_key(struct loader *ld, const struct conf_key *k,
     }
 }
 
+/* The string key a KEY_file names, or NULL. */
+static const struct conf_key *file_secret_key(const char *path)
+{
+    char base[128];
+    const struct conf_key *k;
+
+    if (!file_variant(path, base, sizeof(base))) {
+        return NULL;
+    }
+    k = find_key(base);
+    return k != NULL && k->type == CT_STRING ? k : NULL;
+}
+
 static int load_mapping(struct loader *ld, yaml_node_t *node,
                         const char *prefix)
 {
@@ -503,6 +630,11 @@ static int load_mapping(struct loader *ld, yaml_node_t *node,
             if (load_mapping(ld, vn, path) < 0) {
                 return -1;
             }
+        } else if (file_secret_key(path) != NULL) {
+            if (load_value(ld, file_secret_key(path), NULL, vn, path, true) <
+                0) {
+                return -1;
+            }
         } else {
             return load_error(ld, kn, path,
                               "unknown key (touchpointd config --defaults "
@@ -515,7 +647,7 @@ static int load_mapping(struct loader *ld, yaml_node_t *node,
 int config_load_file(struct config *cfg, const char *path, char *errstr,
                      size_t errstr_size)
 {
-    struct loader ld = {cfg, NULL, path, errstr, errstr_size};
+    struct loader ld = {cfg, NULL, path, errstr, errstr_size, ""};
     yaml_parser_t parser;
     yaml_document_t doc;
     yaml_node_t *root;
@@ -641,5 +773,69 @@ void config_write_defaults(FILE *out)
         } else {
             fprintf(out, "%s%s: %s\n", indent, leaf, k->def);
         }
+    }
+}
+
+int config_is_secret(const char *key)
+{
+    return strstr(key, "password") != NULL || strstr(key, "secret") != NULL ||
+           strstr(key, ".pem") != NULL || strstr(key, "sasl.oauthbearer.config") != NULL;
+}
+
+/* Appends "key=value " to buf at *n, truncating safely. */
+static void put_kv(char *buf, size_t size, size_t *n, const char *key,
+                   const char *value)
+{
+    int w;
+
+    if (*n >= size) {
+        return;
+    }
+    w = snprintf(buf + *n, size - *n, "%s=%s ", key, value);
+    *n += w > 0 ? (size_t)w : 0;
+}
+
+/* redis.url with any password replaced by *****. */
+static void mask_url(const char *url, char *out, size_t size)
+{
+    const char *at = strrchr(url, '@');
+    const char *colon = at ? memchr(url + 8, ':', (size_t)(at - url - 8)) : NULL;
+
+    if (strncmp(url, "redis://", 8) != 0 || colon == NULL) {
+        snprintf(out, size, "%s", url);
+        return;
+    }
+    snprintf(out, size, "%.*s:*****%s", (int)(colon - url), url, at);
+}
+
+void config_write_summary(const struct config *cfg, char *buf, size_t size)
+{
+    char tmp[512];
+    size_t n = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        snprintf(tmp, sizeof(tmp), "kafka.%s", cfg->kafka[i].key);
+        put_kv(buf, size, &n, tmp,
+               config_is_secret(cfg->kafka[i].key) ? "*****"
+                                                   : cfg->kafka[i].value);
+    }
+    for (size_t i = 0; i < cfg->n_topics; i++) {
+        put_kv(buf, size, &n, "input.topic", cfg->topics[i]);
+    }
+    mask_url(cfg->redis_url, tmp, sizeof(tmp));
+    put_kv(buf, size, &n, "redis.url", tmp);
+    put_kv(buf, size, &n, "redis.password",
+           cfg->redis_password[0] ? "*****" : "(none)");
+    put_kv(buf, size, &n, "redis.prefix", cfg->prefix);
+    for (size_t i = 0; i < cfg->n_windows; i++) {
+        put_kv(buf, size, &n, "window", cfg->windows[i].name);
+    }
+    snprintf(tmp, sizeof(tmp), "%lldms", (long long)cfg->bucket_ms);
+    put_kv(buf, size, &n, "aggregation.bucket", tmp);
+    snprintf(tmp, sizeof(tmp), "%lldms", (long long)cfg->flush_interval_ms);
+    put_kv(buf, size, &n, "aggregation.flush_interval", tmp);
+    if (n > 0 && n <= size) {
+        buf[n - 1] = '\0';
     }
 }

@@ -43,6 +43,7 @@ struct config {
 
     /* redis */
     char *redis_url;
+    char *redis_password;
     char *prefix;
     int64_t redis_timeout_ms;
 
@@ -111,5 +112,12 @@ int64_t config_target_ms(const struct config *cfg, const char *channel);
 
 /* Writes the full annotated default configuration as YAML. */
 void config_write_defaults(FILE *out);
+
+/* Whether a kafka property or key holds a secret (printed masked). */
+int config_is_secret(const char *key);
+
+/* A one-line summary of the effective configuration with secrets masked,
+ * for the start-up log. */
+void config_write_summary(const struct config *cfg, char *buf, size_t size);
 
 #endif

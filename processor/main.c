@@ -229,7 +229,7 @@ static int cmd_run(const struct config *cfg)
     struct httpd *h = NULL;
     struct engine *e = NULL;
     struct consumer *c = NULL;
-    char err[512];
+    char err[512], summary[900];
     int rc = 1;
 
     if (metrics_catalog_init(&mc, NULL, TP_VERSION, err, sizeof(err)) < 0) {
@@ -250,8 +250,9 @@ static int cmd_run(const struct config *cfg)
         fprintf(stderr, "touchpointd: %s\n", err);
         goto out;
     }
-    log_msg(LOG_INFO, "main", "touchpointd %s starting: topics=%s redis=%s",
-            TP_VERSION, cfg->topics[0], cfg->redis_url);
+    config_write_summary(cfg, summary, sizeof(summary));
+    log_msg(LOG_INFO, "main", "touchpointd %s starting: %s", TP_VERSION,
+            summary);
     rc = consumer_run(c, &stop_flag) == 0 ? 0 : 1;
     consumer_destroy(c);
     engine_write_summary(e, stderr, "run summary");

@@ -259,6 +259,9 @@ struct store *store_new(const struct config *cfg, char *errstr,
         free(s);
         return NULL;
     }
+    if (cfg->redis_password[0] != '\0') {
+        snprintf(s->url.pass, sizeof(s->url.pass), "%s", cfg->redis_password);
+    }
     return s;
 }
 

@@ -104,6 +104,7 @@ static const char *const all_keys[] = {
     "input.dead_letter_topic",
     "input.max_message_bytes",
     "redis.url",
+    "redis.password",
     "redis.prefix",
     "redis.timeout",
     "aggregation.bucket",
@@ -188,6 +189,7 @@ static void expect_documented_defaults(const struct config *cfg)
     assert_int_equal(cfg->stats_interval_ms, 30 * SEC);
     assert_string_equal(cfg->http_address, "127.0.0.1");
     assert_int_equal(cfg->http_port, 9725);
+    assert_string_equal(cfg->redis_password, "");
     assert_int_equal(cfg->shutdown_timeout_ms, 10 * SEC);
 }
 
@@ -449,7 +451,7 @@ static const struct {
      "aggregation.windows", "duration"},
     {"target not a duration",
      "service_level:\n  targets:\n    phone: 20\n", 3,
-     "service_level.targets", "duration"},
+     "service_level.targets.phone", "duration"},
     {"targets not a map", "service_level:\n  targets: 20s\n", 2,
      "service_level.targets", "mapping"},
     {"kafka not a map", "kafka: localhost:9092\n", 1, "kafka", "mapping"},
@@ -750,6 +752,7 @@ static void expect_same_config(const struct config *a, const struct config *b)
     assert_string_equal(a->log_format, b->log_format);
     assert_int_equal(a->stats_interval_ms, b->stats_interval_ms);
     assert_string_equal(a->http_address, b->http_address);
+    assert_string_equal(a->redis_password, b->redis_password);
     assert_int_equal(a->http_port, b->http_port);
     assert_int_equal(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
 }
@@ -790,10 +793,117 @@ static void test_defaults_text_loads_back_to_the_same_config(void **state)
     config_release(&want);
 }
 
+
+/* ---- environment and secret files ---- */
+
+static void test_env_expands_and_dollar_dollar_is_literal(void **state)
+{
+    struct config cfg;
+    char path[512], err[512];
+
+    (void)state;
+    setenv("TP_CFG_TEST_BROKERS", "b1:9092,b2:9092", 1);
+    assert_int_equal(load_text(&cfg, "env.yaml",
+                               "kafka:\n"
+                               "  bootstrap.servers: ${TP_CFG_TEST_BROKERS}\n"
+                               "  client.id: a$$b-${TP_CFG_TEST_BROKERS}\n",
+                               path, sizeof(path), err, sizeof(err)),
+                     0);
+    expect_pair(cfg.kafka, cfg.n_kafka, "bootstrap.servers", "b1:9092,b2:9092");
+    expect_pair(cfg.kafka, cfg.n_kafka, "client.id", "a$b-b1:9092,b2:9092");
+    config_release(&cfg);
+}
+
+static void test_env_unset_names_variable_file_line_and_key(void **state)
+{
+    struct config cfg;
+    char path[512], err[512], want[600];
+
+    (void)state;
+    unsetenv("TP_CFG_TEST_UNSET");
+    assert_int_equal(load_text(&cfg, "unset.yaml",
+                               "redis:\n  url: ${TP_CFG_TEST_UNSET}\n", path,
+                               sizeof(path), err, sizeof(err)),
+                     -1);
+    snprintf(want, sizeof(want),
+             "%s:2: redis.url: environment variable TP_CFG_TEST_UNSET is not "
+             "set",
+             path);
+    assert_string_equal(err, want);
+    config_release(&cfg);
+}
+
+static void test_file_variants_read_secrets(void **state)
+{
+    struct config cfg;
+    char path[512], err[512], secret[512], text[1200];
+
+    (void)state;
+    write_file("secret", "s3cr3t\n", secret, sizeof(secret));
+    snprintf(text, sizeof(text),
+             "kafka:\n  sasl.password_file: %s\n"
+             "redis:\n  password_file: %s\n",
+             secret, secret);
+    assert_int_equal(
+        load_text(&cfg, "files.yaml", text, path, sizeof(path), err, sizeof(err)),
+        0);
+    expect_pair(cfg.kafka, cfg.n_kafka, "sasl.password", "s3cr3t");
+    assert_string_equal(cfg.redis_password, "s3cr3t");
+    config_release(&cfg);
+}
+
+static void test_file_variant_errors(void **state)
+{
+    struct config cfg;
+    char path[512], err[512];
+
+    (void)state;
+    assert_int_equal(load_text(&cfg, "nofile.yaml",
+                               "redis:\n  password_file: /nonexistent/x\n",
+                               path, sizeof(path), err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, ":2: redis.password_file: cannot read "
+                                "/nonexistent/x"));
+    config_release(&cfg);
+    /* Only string keys have a _file variant. */
+    assert_int_equal(load_text(&cfg, "notstring.yaml",
+                               "aggregation:\n  windows_file: /etc/hosts\n",
+                               path, sizeof(path), err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, ":2: aggregation.windows_file: unknown key"));
+    config_release(&cfg);
+}
+
+static void test_summary_masks_secrets(void **state)
+{
+    struct config cfg;
+    char path[512], err[512], buf[2000];
+
+    (void)state;
+    assert_int_equal(load_text(&cfg, "mask.yaml",
+                               "kafka:\n  sasl.password: hunter2\n"
+                               "  ssl.key.password: hunter3\n"
+                               "redis:\n  url: redis://u:hunter4@h:6379/2\n"
+                               "  password: hunter5\n",
+                               path, sizeof(path), err, sizeof(err)),
+                     0);
+    config_write_summary(&cfg, buf, sizeof(buf));
+    assert_null(strstr(buf, "hunter"));
+    assert_non_null(strstr(buf, "kafka.sasl.password=*****"));
+    assert_non_null(strstr(buf, "redis.url=redis://u:*****@h:6379/2"));
+    assert_non_null(strstr(buf, "kafka.bootstrap.servers=localhost:9092"));
+    config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_sets_every_documented_default),
+        cmocka_unit_test(test_env_expands_and_dollar_dollar_is_literal),
+        cmocka_unit_test(test_env_unset_names_variable_file_line_and_key),
+        cmocka_unit_test(test_file_variants_read_secrets),
+        cmocka_unit_test(test_file_variant_errors),
+        cmocka_unit_test(test_summary_masks_secrets),
         cmocka_unit_test(test_defaults_text_documents_every_key_once),
         cmocka_unit_test(test_target_ms_own_channel_or_default),
         cmocka_unit_test(test_load_full_file_sets_every_key),
