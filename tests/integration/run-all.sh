@@ -8,6 +8,7 @@ tests=(
     tests/harness/selftest.sh
     tests/integration/schema-agreement.sh
     tests/integration/metrics-format.sh
+    tests/integration/docs-test.sh
     tests/integration/tpgen-test.sh
     tests/integration/kpi-truth-selftest.sh
     tests/integration/replay-test.sh
