@@ -93,7 +93,8 @@ static const struct opt_def {
      "also re-emit N earlier valid events, byte-identical\n"
      "with the same key, shortly after the original."},
     {O_UNKEYED, "--unkeyed", NULL,
-     "produce with no key (shows orphan correlation)."},
+     "produce with no key, each message to a random\n"
+     "partition (shows orphan correlation)."},
     {O_BROKERS, "--brokers", "LIST",
      "produce to Kafka (with --topic), keyed by correlation\n"
      "id as schemas/events.md asks; defaults lz4,\n"
@@ -563,6 +564,12 @@ static int conf_fill(rd_kafka_conf_t *conf, const struct cli *c, char *errstr,
                      errstr_size) < 0) {
             return -1;
         }
+    }
+    /* Unkeyed messages would otherwise stick to one partition per linger
+     * period, hiding the very orphans --unkeyed is there to show. */
+    if (c->unkeyed && conf_set(conf, "sticky.partitioning.linger.ms", "0",
+                               errstr, errstr_size) < 0) {
+        return -1;
     }
     for (size_t i = 0; i < c->n_props; i++) {
         size_t n = strcspn(c->props[i], "=");
