@@ -1,7 +1,7 @@
 # touchpointd — build, test and demo. `make help` lists the targets.
 
 CC ?= cc
-PKGS := rdkafka jansson hiredis yaml-0.1 libmicrohttpd
+PKGS := rdkafka jansson hiredis yaml-0.1 libmicrohttpd libcurl
 BUILD := build
 SANITIZER ?=
 
@@ -16,7 +16,7 @@ ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-reco
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
-TOOL_MAINS := processor/main.c processor/tpgen.c
+TOOL_MAINS := processor/main.c processor/tpgen.c processor/tpraw.c
 LIB_SRCS := $(filter-out $(TOOL_MAINS),$(wildcard processor/*.c))
 LIB_OBJS := $(LIB_SRCS:processor/%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libtp.a
@@ -24,10 +24,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 ITEST_SRCS := $(wildcard tests/integration/*.c)
 ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(BUILD)/tests/%)
-BINS := $(BUILD)/touchpointd $(BUILD)/tpgen
+BINS := $(BUILD)/touchpointd $(BUILD)/tpgen $(BUILD)/tpraw
 
 .PHONY: all deps test unit integration demo clean format format-check help \
-        tests-build valgrind test-faults
+        tests-build valgrind test-faults bench bench-test
 
 all: $(BINS)
 
@@ -40,6 +40,8 @@ help:
 	@echo "make demo       local Redis + Kafka, a generated stream, KPIs read back"
 	@echo "make SANITIZER=address,undefined test   the same under ASan/UBSan"
 	@echo "make valgrind   unit tests under valgrind"
+	@echo "make bench      raw/run/replay/micro benchmark (BENCH_EVENTS, default 2000000)"
+	@echo "make bench-test a tiny bench (20,000 events) that checks the harness"
 	@echo "make format / format-check              clang-format"
 
 $(BUILD)/obj/%.o: processor/%.c $(wildcard processor/*.h) | $(BUILD)/obj
@@ -61,6 +63,9 @@ $(BUILD)/touchpointd: processor/main.c $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIB) $(LIBS) -o $@
 
 $(BUILD)/tpgen: processor/tpgen.c $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIB) $(LIBS) -o $@
+
+$(BUILD)/tpraw: processor/tpraw.c $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $< $(LIB) $(LIBS) -o $@
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB) | $(BUILD)/tests
@@ -97,6 +102,18 @@ test: deps
 demo: deps
 	$(MAKE) all
 	tests/harness/demo.sh
+
+# The bench compiles tests/bench/micro.c against $(LIB) with these flags.
+BENCH_ENV = BENCH_CC="$(CC)" BENCH_CFLAGS="$(ALL_CFLAGS)" \
+            BENCH_LDFLAGS="$(LDFLAGS)" BENCH_LIBS="$(LIBS)"
+
+bench: deps
+	$(MAKE) all
+	$(BENCH_ENV) tests/bench/bench.sh
+
+bench-test: deps
+	$(MAKE) all
+	$(BENCH_ENV) tests/bench/bench-test.sh
 
 valgrind: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \

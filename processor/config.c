@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "rules.h"
 #include "tstamp.h"
 
 enum conf_type {
@@ -20,6 +21,8 @@ enum conf_type {
     CT_ABANDONS, /* enum abandon_mode */
     CT_KAFKA,    /* map of librdkafka properties */
     CT_TARGETS,  /* map channel -> duration */
+    CT_ALERTS,   /* sequence of alert rules (rules.c) */
+    CT_FILES,    /* list of rule files */
 };
 
 struct conf_key {
@@ -99,6 +102,19 @@ static const struct conf_key conf_keys[] = {
      "address of /metrics, /healthz, /readyz; empty turns the endpoint off"},
     {"http.port", CT_PORT, "9725", OFF(http_port),
      "port of the HTTP endpoint; 0 picks a free one (logged at start)"},
+    {"alerts", CT_ALERTS, "", OFF(rules),
+     "alert rules (README, Alerts); reloaded on SIGHUP"},
+    {"alert_files", CT_FILES, "", OFF(alert_files),
+     "files whose top level is `alerts: [...]`; reloaded on SIGHUP"},
+    {"alert_outputs.kafka_topic", CT_STRING, "touchpoint.alerts",
+     OFF(alert_topic),
+     "topic of alert transitions (JSON, keyed by fingerprint); empty: none"},
+    {"alert_outputs.alertmanager_url", CT_STRING, "", OFF(alertmanager_url),
+     "Alertmanager base URL, e.g. http://127.0.0.1:9093; empty: none"},
+    {"alert_outputs.resend_interval", CT_DURATION, "1m", OFF(alert_resend_ms),
+     "firing alerts are re-sent to Alertmanager this often"},
+    {"alert_outputs.stream_maxlen", CT_INT, "10000", OFF(alert_stream_maxlen),
+     "about how many transitions the tp:{TENANT}:alerts stream keeps"},
     {"service.shutdown_timeout", CT_DURATION, "10s", OFF(shutdown_timeout_ms),
      "SIGTERM: flush, commit and leave within this time"},
 };
@@ -254,6 +270,21 @@ static int set_value(struct config *cfg, const struct conf_key *k,
     case CT_KAFKA:
         *why = "too many kafka properties";
         return config_set_kafka(cfg, sub, value);
+    case CT_FILES:
+        *why = "too many alert files";
+        if (cfg->n_alert_files == CONFIG_MAX_ALERT_FILES) {
+            return -1;
+        }
+        cfg->alert_files[cfg->n_alert_files] = NULL;
+        if (config_set_string(&cfg->alert_files[cfg->n_alert_files], value) <
+            0) {
+            return -1;
+        }
+        cfg->n_alert_files++;
+        return 0;
+    case CT_ALERTS:
+        *why = "alert rules are a YAML sequence";
+        return -1;
     case CT_TARGETS:
         *why = "expected a duration like 20s, 15m, 4h";
         if (tstamp_parse_duration(value, &ms) < 0 || ms <= 0) {
@@ -284,6 +315,16 @@ static void clear_collection(struct config *cfg, const struct conf_key *k)
     case CT_WINDOWS:
         cfg->n_windows = 0;
         break;
+    case CT_FILES:
+        for (i = 0; i < cfg->n_alert_files; i++) {
+            free(cfg->alert_files[i]);
+        }
+        cfg->n_alert_files = 0;
+        break;
+    case CT_ALERTS:
+        rules_destroy(cfg->rules);
+        cfg->rules = NULL;
+        break;
     case CT_TARGETS:
         for (i = 0; i < cfg->n_targets; i++) {
             free(cfg->targets[i].key);
@@ -305,6 +346,11 @@ static int apply_default(struct config *cfg, const struct conf_key *k)
 
     if (copy == NULL) {
         return -1;
+    }
+    if (k->type == CT_ALERTS) {
+        free(copy);
+        cfg->rules = rules_new();
+        return cfg->rules ? 0 : -1;
     }
     if (k->type == CT_STRING || k->type == CT_INT || k->type == CT_DURATION ||
         k->type == CT_ABANDONS || k->type == CT_PORT) {
@@ -573,13 +619,17 @@ static int load_key(struct loader *ld, const struct conf_key *k,
                     yaml_node_t *node, const char *path)
 {
     /* Lists are replaced whole; maps merge over the defaults. */
-    if (k->type == CT_TOPICS || k->type == CT_WINDOWS) {
+    if (k->type == CT_TOPICS || k->type == CT_WINDOWS || k->type == CT_FILES) {
         clear_collection(ld->cfg, k);
     }
     switch (k->type) {
+    case CT_ALERTS:
+        return rules_parse_yaml(ld->cfg->rules, ld->doc, node, ld->path,
+                                ld->errstr, ld->errstr_size);
     case CT_KAFKA:
     case CT_TARGETS:
         return load_map(ld, k, node, path);
+    case CT_FILES:
     case CT_TOPICS:
     case CT_WINDOWS:
         return load_list(ld, k, node, path);
@@ -680,6 +730,18 @@ int config_load_file(struct config *cfg, const char *path, char *errstr,
     return rc;
 }
 
+int config_load_rules(struct config *cfg, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < cfg->n_alert_files; i++) {
+        if (rules_load_file(cfg->rules, cfg->alert_files[i], errstr,
+                            errstr_size) < 0) {
+            return -1;
+        }
+    }
+    return rules_bind_windows(cfg->rules, cfg->windows, cfg->n_windows, errstr,
+                              errstr_size);
+}
+
 int config_check(const struct config *cfg, char *errstr, size_t errstr_size)
 {
     int64_t longest = 0;
@@ -766,8 +828,10 @@ void config_write_defaults(FILE *out)
             fprintf(out, "\n%s:\n", section);
         }
         write_comment(out, indent, k->doc);
-        if (k->type == CT_KAFKA || k->type == CT_TARGETS || k->type == CT_TOPICS ||
-            k->type == CT_WINDOWS) {
+        if (k->type == CT_ALERTS || k->type == CT_FILES) {
+            fprintf(out, "%s%s: []\n", indent, leaf);
+        } else if (k->type == CT_KAFKA || k->type == CT_TARGETS ||
+                   k->type == CT_TOPICS || k->type == CT_WINDOWS) {
             fprintf(out, "%s%s:\n", indent, leaf);
             write_collection(out, k, indent);
         } else {

@@ -11,6 +11,9 @@
 #define CONFIG_MAX_TOPICS 16
 #define CONFIG_MAX_PROPS 64
 #define CONFIG_MAX_TARGETS 32
+#define CONFIG_MAX_ALERT_FILES 16
+
+struct rules;
 
 /* A name → string pair (librdkafka property, service-level target). */
 struct config_pair {
@@ -78,6 +81,15 @@ struct config {
     char *http_address;
     int64_t http_port;
 
+    /* alerts: rules inline and from files; where transitions go */
+    struct rules *rules; /* owned; inline rules, then those of alert_files */
+    char *alert_files[CONFIG_MAX_ALERT_FILES];
+    size_t n_alert_files;
+    char *alert_topic;
+    char *alertmanager_url;
+    int64_t alert_resend_ms;
+    int64_t alert_stream_maxlen;
+
     /* service */
     int64_t shutdown_timeout_ms;
 };
@@ -102,6 +114,11 @@ const char *config_kafka(const struct config *cfg, const char *key);
 
 /* Replaces a string option (redis_url ...). Returns 0 or -1. */
 int config_set_string(char **slot, const char *value);
+
+/* Loads the rules of alert_files into cfg->rules and checks every rule's
+ * window against aggregation.windows. Call after all other loading.
+ * Returns 0 or -1 with errstr "FILE:LINE: alerts[I].KEY: ...". */
+int config_load_rules(struct config *cfg, char *errstr, size_t errstr_size);
 
 /* Cross-key checks (windows multiple of the bucket, retention covers the
  * longest window, ...). Returns 0 or -1 with errstr. */

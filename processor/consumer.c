@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alerting.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics_catalog.h"
@@ -46,6 +47,12 @@ struct consumer {
     struct engine *engine;
     struct httpd *http; /* may be NULL */
     bool joined;        /* a rebalance happened: the group is joined */
+    struct alerting *alerting; /* may be NULL */
+    bool leader;        /* owns the first partition of the first topic */
+    int64_t next_activate_mono;
+    volatile sig_atomic_t *reload_flag;
+    void (*reload_fn)(void *arg);
+    void *reload_arg;
     rd_kafka_t *rk;  /* consumer */
     rd_kafka_t *dlq; /* dead-letter producer */
     const char *group;
@@ -319,8 +326,18 @@ static void resume_offsets(struct consumer *c,
     free(next);
 }
 
+/* The first partition of the first topic makes its owner the leader. */
+static bool is_lead_partition(const struct consumer *c,
+                              const rd_kafka_topic_partition_t *tp)
+{
+    return tp->partition == 0 && strcmp(tp->topic, c->cfg->topics[0]) == 0;
+}
+
 static void on_assign(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
+    for (int i = 0; i < parts->cnt; i++) {
+        c->leader |= is_lead_partition(c, &parts->elems[i]);
+    }
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &parts->elems[i];
         if (find_part(c, tp->topic, tp->partition) == NULL &&
@@ -344,6 +361,12 @@ static void on_revoke(struct consumer *c, rd_kafka_topic_partition_list_t *parts
     for (int i = 0; i < parts->cnt; i++) {
         struct part_state *ps =
             find_part(c, parts->elems[i].topic, parts->elems[i].partition);
+        if (is_lead_partition(c, &parts->elems[i])) {
+            c->leader = false;
+            if (c->alerting != NULL) {
+                alerting_deactivate(c->alerting);
+            }
+        }
         if (ps != NULL) {
             remove_part(c, ps);
         }
@@ -557,6 +580,73 @@ out_fail:
     return NULL;
 }
 
+void consumer_set_alerting(struct consumer *c, struct alerting *al)
+{
+    c->alerting = al;
+}
+
+void consumer_on_reload(struct consumer *c, volatile sig_atomic_t *flag,
+                        void (*fn)(void *arg), void *arg)
+{
+    c->reload_flag = flag;
+    c->reload_fn = fn;
+    c->reload_arg = arg;
+}
+
+int consumer_produce_alert(const char *key, const char *json, void *arg)
+{
+    struct consumer *c = arg;
+    rd_kafka_vu_t vu[4];
+    rd_kafka_error_t *err;
+
+    if (c->cfg->alert_topic[0] == '\0') {
+        return 0;
+    }
+    vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[0].u.cstr = c->cfg->alert_topic;
+    vu[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[1].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[2].vtype = RD_KAFKA_VTYPE_KEY;
+    vu[2].u.mem.ptr = (void *)key;
+    vu[2].u.mem.size = strlen(key);
+    vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[3].u.mem.ptr = (void *)json;
+    vu[3].u.mem.size = strlen(json);
+    err = rd_kafka_produceva(c->dlq, vu, 4);
+    if (err != NULL) {
+        log_limited(&c->dlq_limit, LOG_ERROR, "alerts",
+                    "cannot queue alert for %s: %s", c->cfg->alert_topic,
+                    rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The leader evaluates alerts; activation reads Redis, so it is retried. */
+static void lead(struct consumer *c, int64_t mono)
+{
+    char err[512];
+
+    if (c->alerting == NULL || !c->leader || alerting_active(c->alerting) ||
+        mono < c->next_activate_mono) {
+        return;
+    }
+    if (alerting_activate(c->alerting, tstamp_now_ms(), err, sizeof(err)) < 0) {
+        log_limited(&c->kafka_limit, LOG_WARN, "alerts",
+                    "cannot take over alerting yet: %s", err);
+        c->next_activate_mono = mono + 1000;
+    }
+}
+
+static void maybe_reload(struct consumer *c)
+{
+    if (c->reload_flag != NULL && *c->reload_flag) {
+        *c->reload_flag = 0;
+        c->reload_fn(c->reload_arg);
+    }
+}
+
 /* Liveness every loop; readiness: the group is joined (with partitions or
  * waiting for them) and Redis takes writes. */
 static void report_health(struct consumer *c)
@@ -623,6 +713,8 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
         }
         apply_backpressure(c);
         report_health(c);
+        lead(c, mono);
+        maybe_reload(c);
         if (mono >= next_stats) {
             engine_log_stats(c->engine);
             next_stats = mono + c->cfg->stats_interval_ms;

@@ -21,6 +21,21 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
                               struct httpd *h, char *errstr,
                               size_t errstr_size);
 
+struct alerting;
+
+/* The instance that owns partition 0 of the first topic evaluates the alert
+ * rules: al (borrowed; may be NULL) is activated and deactivated as that
+ * partition moves. */
+void consumer_set_alerting(struct consumer *c, struct alerting *al);
+
+/* When *flag is raised (SIGHUP), the loop lowers it and calls fn(arg). */
+void consumer_on_reload(struct consumer *c, volatile sig_atomic_t *flag,
+                        void (*fn)(void *arg), void *arg);
+
+/* An alerting_outputs.kafka sink: produces json to alert_outputs.kafka_topic
+ * keyed by key, through the dead-letter producer. arg is the consumer. */
+int consumer_produce_alert(const char *key, const char *json, void *arg);
+
 /* Consumes until *stop is raised, then flushes, commits and leaves the group
  * within service.shutdown_timeout. Returns 0 on a clean stop, -1 on a fatal
  * error (logged). */

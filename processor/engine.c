@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include "alerting.h"
 #include "log.h"
 #include "metrics_catalog.h"
 #include "tstamp.h"
@@ -21,6 +22,10 @@ struct engine {
     int64_t last_tick_bucket;
     bool failing;
     struct metrics_catalog *mc;     /* borrowed, may be NULL */
+    struct alerting *alerting;      /* borrowed, may be NULL */
+    bool event_clock;
+    int64_t flushed_bucket;         /* clock bucket of the last flush */
+    struct log_limit alert_limit;
     struct pipeline_stats reported; /* counters at the last cap report */
     struct log_limit cap_limit;
 };
@@ -43,6 +48,7 @@ struct engine *engine_new(const struct config *cfg, bool event_clock,
     }
     e->last_flush_mono = tstamp_mono_ms();
     e->last_tick_bucket = -1;
+    e->event_clock = event_clock;
     return e;
 }
 
@@ -54,6 +60,20 @@ void engine_destroy(struct engine *e)
     pipeline_destroy(e->pipe);
     store_destroy(e->store);
     free(e);
+}
+
+void engine_set_alerting(struct engine *e, struct alerting *al)
+{
+    e->alerting = al;
+}
+
+/* Backtest: a new bucket of event time needs an evaluation. */
+static bool new_bucket(const struct engine *e)
+{
+    int64_t clock = pipeline_clock(e->pipe, 0);
+
+    return e->alerting != NULL && e->event_clock && clock > 0 &&
+           clock - clock % e->cfg->bucket_ms != e->flushed_bucket;
 }
 
 void engine_set_metrics(struct engine *e, struct metrics_catalog *mc)
@@ -98,7 +118,7 @@ bool engine_flush_due(const struct engine *e, int64_t mono_ms)
         return mono_ms >= e->retry_at_mono;
     }
     return mono_ms - e->last_flush_mono >= e->cfg->flush_interval_ms ||
-           pipeline_flush_due(e->pipe, tstamp_now_ms());
+           pipeline_flush_due(e->pipe, tstamp_now_ms()) || new_bucket(e);
 }
 
 bool engine_degraded(const struct engine *e)
@@ -193,7 +213,13 @@ int engine_flush(struct engine *e, const struct store_offset *offsets,
     e->backoff_ms = 0;
     e->retry_at_mono = 0;
     e->last_flush_mono = mono;
+    e->flushed_bucket = batch->clock_ms - batch->clock_ms % e->cfg->bucket_ms;
     tick(e, batch->clock_ms, tstamp_now_ms());
+    if (e->alerting != NULL &&
+        alerting_evaluate(e->alerting, batch->clock_ms, err, sizeof(err)) < 0) {
+        log_limited(&e->alert_limit, LOG_WARN, "alerts",
+                    "evaluation failed: %s", err);
+    }
     engine_publish_metrics(e);
     return 0;
 }

@@ -20,6 +20,12 @@ struct engine *engine_new(const struct config *cfg, bool event_clock,
 void engine_destroy(struct engine *e);
 
 struct metrics_catalog;
+struct alerting;
+
+/* Evaluates al (borrowed; may be NULL) after every applied flush. With an
+ * event clock (backtest) a flush also happens whenever the clock enters a
+ * new bucket, so rules are evaluated at bucket resolution. */
+void engine_set_alerting(struct engine *e, struct alerting *al);
 
 /* Publishes flush timings and counter snapshots into mc (borrowed; may be
  * NULL) from now on. */

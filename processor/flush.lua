@@ -21,6 +21,18 @@
 -- tick   prefix clock wall res retention slide nwin {name ms}*nwin
 --   For every tenant and row: refresh oldest_wait_ms from the clock; with
 --   slide = 1 (the clock entered a new bucket) slide every window too.
+-- rows   prefix
+--   Every tenant's leaf rows: a flat list {tenant dim}*.
+-- alert_read prefix clock res n {tenant dim source field window ncount
+--        {count}*ncount baseline span slice min_samples}*n
+--   One observation per request (source k: KPI hash, l: live hash, s: last
+--   seen, z: z-score statistics over slices of the buckets): a flat list
+--   {value samples baseline baseline_samples mean stddev slices}* where an
+--   absent number is false.
+-- alert_write prefix maxlen n {tenant fingerprint state notify message}*n
+--   Keeps tp:{T}:alerts:active (state '' deletes), and for notify = 1 adds
+--   message to the capped stream tp:{T}:alerts and publishes it on
+--   PREFIX:alerts.
 
 local ALPHA = 0.01
 local GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -344,6 +356,9 @@ local function op_apply(a)
       redis.call('SADD', ctx.pfx .. ':tenants', tenant)
       redis.call('SADD', row.rp .. 'dims', row.dim)
     end
+    if nb > 0 then
+      redis.call('HSET', row.rp .. 'seen', row.dim, fmt_int(ctx.clock))
+    end
     local wins = {}
     for k, w in ipairs(windows) do wins[k] = window_load(row, w) end
     for _ = 1, nb do
@@ -461,8 +476,125 @@ local function op_tick(a)
   return n
 end
 
+local function op_rows(a)
+  local out = {}
+  for _, tenant in ipairs(redis.call('SMEMBERS', a[2] .. ':tenants')) do
+    for _, dim in ipairs(redis.call('SMEMBERS', row_prefix(a[2], tenant) .. 'dims')) do
+      out[#out + 1] = tenant
+      out[#out + 1] = dim
+    end
+  end
+  return out
+end
+
+-- The value of a KPI field from summed raw fields, as the KPI hash has it.
+local function kpi_value(st, field)
+  local kv = kpi_fields(st, '0')
+  for k = 1, #kv, 2 do
+    if kv[k] == field then return tonumber(kv[k + 1]) end
+  end
+  return nil
+end
+
+local function sum_counts(h, counts)
+  local n = 0
+  for _, c in ipairs(counts) do n = n + (tonumber(h[c]) or 0) end
+  return n
+end
+
+local function hash_of(key)
+  local flat = redis.call('HGETALL', key)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+
+-- Mean and sample stddev of a KPI field over slice-long spans of buckets
+-- before the current window (slices with fewer than min_samples left out).
+local function slice_stats(rp, dim, field, counts, clock, res, span, slice, min_samples)
+  local hi = clock - clock % res
+  local vals = {}
+  for j = 1, span / slice do
+    local last = hi - j * slice
+    local st = {}
+    for s = last - slice + res, last, res do
+      add_into(st, hgetall_num(rp .. 'bkt:' .. fmt_int(res) .. ':' .. fmt_int(s) .. ':' .. dim), 1)
+    end
+    local v = kpi_value(st, field)
+    if v ~= nil and sum_counts(st, counts) >= min_samples then vals[#vals + 1] = v end
+  end
+  if #vals < 2 then return false, false, #vals end
+  local mean = 0
+  for _, v in ipairs(vals) do mean = mean + v end
+  mean = mean / #vals
+  local ss = 0
+  for _, v in ipairs(vals) do ss = ss + (v - mean) ^ 2 end
+  return fmt_num(mean), fmt_num(math.sqrt(ss / (#vals - 1))), #vals
+end
+
+local function op_alert_read(a)
+  local pfx, clock, res, n = a[2], tonumber(a[3]), tonumber(a[4]), tonumber(a[5])
+  local i, out = 6, {}
+  for _ = 1, n do
+    local tenant, dim, src, field, window = a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4]
+    local nc = tonumber(a[i + 5]); i = i + 6
+    local counts = {}
+    for k = 1, nc do counts[k] = a[i + k - 1] end
+    i = i + nc
+    local baseline, span, slice, min_samples = a[i], tonumber(a[i + 1]), tonumber(a[i + 2]), tonumber(a[i + 3])
+    i = i + 4
+    local rp = row_prefix(pfx, tenant)
+    local r = { false, 0, false, 0, false, false, 0 }
+    if src == 'k' or src == 'z' then
+      local h = hash_of(rp .. 'kpi:' .. window .. ':' .. dim)
+      r[1] = h[field] or false
+      r[2] = sum_counts(h, counts)
+      if baseline ~= '' then
+        local b = hash_of(rp .. 'kpi:' .. baseline .. ':' .. dim)
+        r[3] = b[field] or false
+        r[4] = sum_counts(b, counts)
+      end
+      if src == 'z' then
+        r[5], r[6], r[7] = slice_stats(rp, dim, field, counts, clock, res, span, slice, min_samples)
+      end
+    elseif src == 'l' then
+      r[1] = redis.call('HGET', rp .. 'live:' .. dim, field)
+    else
+      r[1] = redis.call('HGET', rp .. 'seen', dim)
+    end
+    for k = 1, 7 do out[#out + 1] = r[k] end
+  end
+  return out
+end
+
+local function op_alert_write(a)
+  local pfx, maxlen, n = a[2], a[3], tonumber(a[4])
+  local i, ids = 5, {}
+  for _ = 1, n do
+    local rp = row_prefix(pfx, a[i])
+    if a[i + 2] == '' then
+      redis.call('HDEL', rp .. 'alerts:active', a[i + 1])
+    else
+      redis.call('HSET', rp .. 'alerts:active', a[i + 1], a[i + 2])
+    end
+    if a[i + 3] == '1' then
+      ids[#ids + 1] = redis.call('XADD', rp .. 'alerts', 'MAXLEN', '~', maxlen, '*',
+                                 'fingerprint', a[i + 1], 'alert', a[i + 4])
+      redis.call('PUBLISH', pfx .. ':alerts', a[i + 4])
+    end
+    i = i + 5
+  end
+  return ids
+end
+
 local op = ARGV[1]
-if op == 'apply' then
+if op == 'rows' then
+  return op_rows(ARGV)
+elseif op == 'alert_read' then
+  return op_alert_read(ARGV)
+elseif op == 'alert_write' then
+  return op_alert_write(ARGV)
+elseif op == 'apply' then
   return op_apply(ARGV)
 elseif op == 'live' then
   return op_live(ARGV)

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "alerting.h"
 #include "config.h"
 #include "consumer.h"
 #include "engine.h"
@@ -12,6 +14,9 @@
 #include "log.h"
 #include "metrics_catalog.h"
 #include "replay.h"
+#include "rules.h"
+#include "store.h"
+#include "tstamp.h"
 
 #ifndef TP_VERSION
 #define TP_VERSION "0.1.0"
@@ -29,8 +34,14 @@ static const char usage_text[] =
     "pipeline on\n"
     "                      event time, write the same Redis keys, print a "
     "summary\n"
+    "  backtest FILE|-     replay on event time through the alert rules and "
+    "print every\n"
+    "                      transition as a JSON line (summary on stderr); "
+    "writes no\n"
+    "                      live keys (a scratch prefix, deleted after)\n"
     "  check               validate the configuration and exit (0 = valid)\n"
     "  config --defaults   print every configuration key with its default\n"
+    "  config --alerts     print every alert rule key and what it means\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE   YAML configuration; optional, the built-in "
@@ -55,15 +66,19 @@ struct options {
     const char *redis;
     const char *brokers;
     const char *file;
-    int defaults;
+    int defaults; /* config: 1 --defaults, 2 --alerts */
 };
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t reload_flag;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_flag = 1;
+    if (sig == SIGHUP) {
+        reload_flag = 1;
+    } else {
+        stop_flag = 1;
+    }
 }
 
 /* Prints "touchpointd: WHAT ARG" and the help hint; returns 2. */
@@ -94,6 +109,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             slot = &o->brokers;
         } else if (strcmp(a, "--defaults") == 0) {
             o->defaults = 1;
+        } else if (strcmp(a, "--alerts") == 0) {
+            o->defaults = 2;
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage_error("unknown option", a);
         } else if (o->command == NULL) {
@@ -140,6 +157,10 @@ static int load_config(const struct options *o, struct config *cfg)
         (o->brokers && config_set_kafka(cfg, "bootstrap.servers", o->brokers) < 0)) {
         return -1;
     }
+    if (config_load_rules(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "touchpointd: %s\n", err);
+        return -1;
+    }
     if (config_check(cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "touchpointd: %s%s%s\n", o->config ? o->config : "",
                 o->config ? ": " : "", err);
@@ -161,6 +182,7 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -196,6 +218,56 @@ out_close:
     return rc;
 }
 
+static int cmd_backtest(struct config *cfg, const char *file)
+{
+    struct alerting_outputs outs = {0};
+    struct alerting *al = NULL;
+    struct engine *e;
+    char err[512], scratch[96];
+    FILE *in;
+    int rc = 1;
+
+    if (file == NULL) {
+        return usage_error("backtest needs a FILE (or - for stdin)", "");
+    }
+    in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (in == NULL) {
+        fprintf(stderr, "touchpointd: %s: cannot open\n", file);
+        return 1;
+    }
+    /* Live keys stay untouched: everything goes under a scratch prefix. */
+    snprintf(scratch, sizeof(scratch), "%s-backtest-%ld-%lld", cfg->prefix,
+             (long)getpid(), (long long)tstamp_now_ms());
+    config_set_string(&cfg->prefix, scratch);
+    outs.print = stdout;
+    e = engine_new(cfg, true, err, sizeof(err));
+    if (e == NULL ||
+        (al = alerting_new(cfg, engine_store(e), NULL, &outs, err,
+                           sizeof(err))) == NULL ||
+        alerting_activate(al, 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "touchpointd: %s\n", err);
+        goto out;
+    }
+    engine_set_alerting(e, al);
+    rc = replay_stream(e, in, file, &stop_flag) == 0 ? 0 : 1;
+    engine_write_summary(e, stderr, "backtest summary");
+    alerting_write_summary(al, stderr);
+    if (store_delete_all(engine_store(e), err, sizeof(err)) < 0) {
+        fprintf(stderr, "touchpointd: removing scratch keys %s:*: %s\n",
+                scratch, err);
+    }
+out:
+    if (e != NULL) {
+        engine_set_alerting(e, NULL);
+    }
+    alerting_destroy(al, 0);
+    engine_destroy(e);
+    if (in != stdin) {
+        fclose(in);
+    }
+    return rc;
+}
+
 static int render_metrics(void *arg, char **body, size_t *len)
 {
     return metrics_catalog_render(arg, body, len);
@@ -223,8 +295,49 @@ static int start_http(const struct config *cfg, struct metrics_catalog *mc,
     return 0;
 }
 
-static int cmd_run(const struct config *cfg)
+/* SIGHUP: the rules of the config file (alerts: and alert_files) are read
+ * again; on any error the old rules stay and the log says exactly why. */
+struct reload_ctx {
+    struct config *cfg;
+    const char *path;
+    struct alerting *alerting;
+};
+
+static void reload_rules(void *arg)
 {
+    struct reload_ctx *rc = arg;
+    struct config fresh;
+    struct rules *old;
+    char err[512] = "";
+    int ok;
+
+    if (config_init(&fresh) < 0) {
+        return;
+    }
+    ok = (rc->path == NULL ||
+          config_load_file(&fresh, rc->path, err, sizeof(err)) == 0) &&
+         config_load_rules(&fresh, err, sizeof(err)) == 0 &&
+         rules_bind_windows(fresh.rules, rc->cfg->windows, rc->cfg->n_windows,
+                            err, sizeof(err)) == 0;
+    if (!ok) {
+        log_msg(LOG_ERROR, "alerts", "SIGHUP: keeping the old rules: %s", err);
+        config_release(&fresh);
+        return;
+    }
+    old = rc->cfg->rules;
+    rc->cfg->rules = fresh.rules;
+    fresh.rules = old; /* released below */
+    alerting_set_rules(rc->alerting, rc->cfg->rules, tstamp_now_ms());
+    config_release(&fresh);
+    log_msg(LOG_INFO, "alerts", "SIGHUP: %zu rules loaded",
+            rc->cfg->rules->n);
+}
+
+static int cmd_run(struct config *cfg, const char *path)
+{
+    struct alerting *al = NULL;
+    struct alerting_outputs outs = {0};
+    struct reload_ctx rctx = {cfg, path, NULL};
     struct metrics_catalog mc;
     struct httpd *h = NULL;
     struct engine *e = NULL;
@@ -250,13 +363,29 @@ static int cmd_run(const struct config *cfg)
         fprintf(stderr, "touchpointd: %s\n", err);
         goto out;
     }
+    outs.kafka = consumer_produce_alert;
+    outs.kafka_arg = c;
+    outs.alertmanager_url = cfg->alertmanager_url;
+    al = alerting_new(cfg, engine_store(e), &mc, &outs, err, sizeof(err));
+    if (al == NULL) {
+        fprintf(stderr, "touchpointd: %s\n", err);
+        goto out;
+    }
+    rctx.alerting = al;
+    consumer_set_alerting(c, al);
+    engine_set_alerting(e, al);
+    consumer_on_reload(c, &reload_flag, reload_rules, &rctx);
     config_write_summary(cfg, summary, sizeof(summary));
     log_msg(LOG_INFO, "main", "touchpointd %s starting: %s", TP_VERSION,
             summary);
     rc = consumer_run(c, &stop_flag) == 0 ? 0 : 1;
-    consumer_destroy(c);
     engine_write_summary(e, stderr, "run summary");
 out:
+    if (e != NULL) {
+        engine_set_alerting(e, NULL);
+    }
+    alerting_destroy(al, 2000); /* uses the consumer's producer: first */
+    consumer_destroy(c);
     httpd_destroy(h); /* before the catalogue it reads */
     engine_destroy(e);
     metrics_catalog_release(&mc);
@@ -273,14 +402,17 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     }
     if (strcmp(o.command, "config") == 0) {
-        if (!o.defaults) {
-            return usage_error("config takes --defaults", "");
+        if (o.defaults == 1) {
+            config_write_defaults(stdout);
+        } else if (o.defaults == 2) {
+            rules_write_reference(stdout);
+        } else {
+            return usage_error("config takes --defaults or --alerts", "");
         }
-        config_write_defaults(stdout);
         return 0;
     }
     if (strcmp(o.command, "run") != 0 && strcmp(o.command, "replay") != 0 &&
-        strcmp(o.command, "check") != 0) {
+        strcmp(o.command, "check") != 0 && strcmp(o.command, "backtest") != 0) {
         return usage_error("unknown command", o.command);
     }
     if (load_config(&o, &cfg) < 0) {
@@ -289,12 +421,15 @@ int main(int argc, char **argv)
     }
     install_signals();
     if (strcmp(o.command, "check") == 0) {
-        printf("%s: ok\n", o.config ? o.config : "(defaults)");
+        printf("%s: ok (%zu alert rules)\n", o.config ? o.config : "(defaults)",
+               cfg.rules->n);
         rc = 0;
     } else if (strcmp(o.command, "replay") == 0) {
         rc = cmd_replay(&cfg, o.file);
+    } else if (strcmp(o.command, "backtest") == 0) {
+        rc = cmd_backtest(&cfg, o.file);
     } else {
-        rc = cmd_run(&cfg);
+        rc = cmd_run(&cfg, o.config);
     }
     config_release(&cfg);
     return rc;

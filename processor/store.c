@@ -740,6 +740,210 @@ int store_read_corr(struct store *s, const char *group, const char *member,
     return 0;
 }
 
+/* ---- alerts ---- */
+
+/* Sends the command built in s->a and returns its reply (new) or NULL. */
+static redisReply *call_args(struct store *s, char *errstr,
+                               size_t errstr_size)
+{
+    redisReply *r = NULL;
+
+    if (args_send(s, &s->a) < 0 ||
+        redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
+        snprintf(errstr, errstr_size, "redis: %s",
+                 s->ctx ? s->ctx->errstr : "out of memory");
+        disconnect(s);
+        s->stats.errors++;
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(errstr, errstr_size, "redis: %s", r->str);
+        freeReplyObject(r);
+        s->stats.errors++;
+        return NULL;
+    }
+    return r;
+}
+
+int store_rows(struct store *s,
+               void (*fn)(const char *tenant, const char *dim, void *arg),
+               void *arg, char *errstr, size_t errstr_size)
+{
+    redisReply *r;
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    begin_script(s, &s->a, "rows");
+    if ((r = call_args(s, errstr, errstr_size)) == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+         i += 2) {
+        fn(r->element[i]->str, r->element[i + 1]->str, arg);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static bool reply_number(const redisReply *e, double *v)
+{
+    if (e->type == REDIS_REPLY_INTEGER) {
+        *v = (double)e->integer;
+        return true;
+    }
+    if (e->type == REDIS_REPLY_STRING) {
+        *v = strtod(e->str, NULL);
+        return true;
+    }
+    return false;
+}
+
+static void read_obs(redisReply **e, struct store_obs *o)
+{
+    double v;
+
+    memset(o, 0, sizeof(*o));
+    o->has_value = reply_number(e[0], &o->value);
+    o->samples = reply_number(e[1], &v) ? (int64_t)v : 0;
+    o->has_baseline = reply_number(e[2], &o->baseline);
+    o->baseline_samples = reply_number(e[3], &v) ? (int64_t)v : 0;
+    o->has_stats = reply_number(e[4], &o->mean) && reply_number(e[5], &o->stddev);
+    o->slices = reply_number(e[6], &v) ? (int64_t)v : 0;
+}
+
+int store_alert_read(struct store *s, int64_t clock_ms,
+                     const struct store_obs_req *req, size_t n,
+                     struct store_obs *out, char *errstr, size_t errstr_size)
+{
+    struct args *a = &s->a;
+    redisReply *r;
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    begin_script(s, a, "alert_read");
+    args_i64(a, clock_ms);
+    args_i64(a, s->cfg->bucket_ms);
+    args_i64(a, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_obs_req *q = &req[i];
+        int nc = q->count[0] == NULL ? 0 : q->count[1] == NULL ? 1 : 2;
+        char src[2] = {q->source, '\0'};
+        args_str(a, q->tenant);
+        args_str(a, q->dim);
+        args_str(a, src);
+        args_str(a, q->field ? q->field : "");
+        args_str(a, q->window ? q->window : "");
+        args_i64(a, nc);
+        for (int k = 0; k < nc; k++) {
+            args_str(a, q->count[k]);
+        }
+        args_str(a, q->baseline ? q->baseline : "");
+        args_i64(a, q->span_ms);
+        args_i64(a, q->slice_ms > 0 ? q->slice_ms : 1);
+        args_i64(a, q->min_samples);
+    }
+    if ((r = call_args(s, errstr, errstr_size)) == NULL) {
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 * n) {
+        snprintf(errstr, errstr_size, "redis alert_read: unexpected reply");
+        freeReplyObject(r);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        read_obs(&r->element[7 * i], &out[i]);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_alert_write(struct store *s, const struct store_alert_tx *tx,
+                      size_t n, char *errstr, size_t errstr_size)
+{
+    struct args *a = &s->a;
+    redisReply *r;
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    begin_script(s, a, "alert_write");
+    args_i64(a, s->cfg->alert_stream_maxlen);
+    args_i64(a, (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        args_str(a, tx[i].tenant);
+        args_str(a, tx[i].fingerprint);
+        args_str(a, tx[i].state ? tx[i].state : "");
+        args_str(a, tx[i].notify ? "1" : "0");
+        args_str(a, tx[i].message ? tx[i].message : "");
+    }
+    if ((r = call_args(s, errstr, errstr_size)) == NULL) {
+        return -1;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_alert_states(struct store *s, const char *tenant,
+                       void (*fn)(const char *fp, const char *json, void *arg),
+                       void *arg, char *errstr, size_t errstr_size)
+{
+    char key[512];
+    redisReply *r;
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    snprintf(key, sizeof(key), "%s:{%s}:alerts:active", s->cfg->prefix, tenant);
+    if (simple(s, 2, (const char *[]){"HGETALL", key}, &r, errstr,
+               errstr_size) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+         i += 2) {
+        fn(r->element[i]->str, r->element[i + 1]->str, arg);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+int store_delete_all(struct store *s, char *errstr, size_t errstr_size)
+{
+    char cursor[32] = "0", pattern[300];
+    redisReply *r;
+
+    if (store_connect(s, errstr, errstr_size) < 0) {
+        return -1;
+    }
+    snprintf(pattern, sizeof(pattern), "%s:*", s->cfg->prefix);
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+        redisReply *keys;
+        if (simple(s, 6, argv, &r, errstr, errstr_size) < 0) {
+            return -1;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        keys = r->element[1];
+        if (keys->elements > 0) {
+            struct args *a = &s->a;
+            redisReply *d;
+            args_reset(a);
+            args_str(a, "UNLINK");
+            for (size_t i = 0; i < keys->elements; i++) {
+                args_str(a, keys->element[i]->str);
+            }
+            if ((d = call_args(s, errstr, errstr_size)) == NULL) {
+                freeReplyObject(r);
+                return -1;
+            }
+            freeReplyObject(d);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
 const struct store_stats *store_stats(const struct store *s)
 {
     return &s->stats;

@@ -72,6 +72,71 @@ int store_read_offsets(struct store *s, const char *offsets_key,
                        const char *const *members, size_t n, int64_t *next,
                        char *errstr, size_t errstr_size);
 
+/* ---- alerts ---- */
+
+/* Calls fn(tenant, "CHANNEL:QUEUE", arg) for every tenant's leaf row
+ * (tp:tenants, tp:{T}:dims). Returns 0 or -1. */
+int store_rows(struct store *s,
+               void (*fn)(const char *tenant, const char *dim, void *arg),
+               void *arg, char *errstr, size_t errstr_size);
+
+/* What one alert observation reads (all strings borrowed). */
+struct store_obs_req {
+    const char *tenant;
+    const char *dim;      /* "CHANNEL:QUEUE" */
+    char source;          /* 'k' KPI, 'z' KPI + slice statistics, 'l' live
+                             gauge, 's' last seen */
+    const char *field;
+    const char *window;   /* k, z */
+    const char *count[2]; /* summed into samples; NULL-terminated */
+    const char *baseline; /* k, z: baseline window, or "" */
+    int64_t span_ms;      /* z: statistics span and slice length */
+    int64_t slice_ms;
+    int64_t min_samples;  /* z: slices with fewer samples are left out */
+};
+
+struct store_obs {
+    bool has_value;
+    double value;
+    int64_t samples;
+    bool has_baseline;
+    double baseline;
+    int64_t baseline_samples;
+    bool has_stats;
+    double mean, stddev;
+    int64_t slices;
+};
+
+/* Reads n observations in one script call (clock_ms: for the slices).
+ * out has n entries. Returns 0 or -1. */
+int store_alert_read(struct store *s, int64_t clock_ms,
+                     const struct store_obs_req *req, size_t n,
+                     struct store_obs *out, char *errstr, size_t errstr_size);
+
+/* One alert transition to record (strings borrowed). */
+struct store_alert_tx {
+    const char *tenant;
+    const char *fingerprint;
+    const char *state;   /* JSON to keep in tp:{T}:alerts:active; NULL
+                            deletes */
+    bool notify;         /* add message to the stream and publish it */
+    const char *message; /* the alert JSON */
+};
+
+/* Records transitions atomically. Returns 0 or -1. */
+int store_alert_write(struct store *s, const struct store_alert_tx *tx,
+                      size_t n, char *errstr, size_t errstr_size);
+
+/* Calls fn(fingerprint, state_json, arg) for each active alert of tenant.
+ * Returns 0 or -1. */
+int store_alert_states(struct store *s, const char *tenant,
+                       void (*fn)(const char *fp, const char *json, void *arg),
+                       void *arg, char *errstr, size_t errstr_size);
+
+/* Deletes every key under the configured prefix (backtest's scratch keys).
+ * Returns 0 or -1. */
+int store_delete_all(struct store *s, char *errstr, size_t errstr_size);
+
 /* Redis commands sent (top level), errors and reconnects so far. */
 struct store_stats {
     uint64_t commands;

@@ -39,8 +39,8 @@ installed() {
 
 # ---- Debian packages -------------------------------------------------------
 pkgs=(build-essential clang pkg-config librdkafka-dev libjansson-dev
-      libhiredis-dev libyaml-dev libcmocka-dev libmicrohttpd-dev redis-server kcat maven
-      valgrind curl prometheus)
+      libhiredis-dev libyaml-dev libcmocka-dev libmicrohttpd-dev libcurl4-openssl-dev redis-server kcat maven
+      valgrind curl prometheus docker.io debootstrap docker-compose)
 # Maven pulls in a Java runtime anyway; ask for one explicitly only if none.
 if ! command -v java >/dev/null 2>&1; then
     pkgs+=(default-jre-headless)

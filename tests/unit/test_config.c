@@ -125,6 +125,12 @@ static const char *const all_keys[] = {
     "log.stats_interval",
     "http.address",
     "http.port",
+    "alerts",
+    "alert_files",
+    "alert_outputs.kafka_topic",
+    "alert_outputs.alertmanager_url",
+    "alert_outputs.resend_interval",
+    "alert_outputs.stream_maxlen",
     "service.shutdown_timeout",
 };
 #define N_ALL_KEYS (sizeof(all_keys) / sizeof(all_keys[0]))
@@ -190,6 +196,11 @@ static void expect_documented_defaults(const struct config *cfg)
     assert_string_equal(cfg->http_address, "127.0.0.1");
     assert_int_equal(cfg->http_port, 9725);
     assert_string_equal(cfg->redis_password, "");
+    assert_string_equal(cfg->alert_topic, "touchpoint.alerts");
+    assert_string_equal(cfg->alertmanager_url, "");
+    assert_int_equal(cfg->alert_resend_ms, 1 * MIN);
+    assert_int_equal(cfg->alert_stream_maxlen, 10000);
+    assert_int_equal(cfg->n_alert_files, 0);
     assert_int_equal(cfg->shutdown_timeout_ms, 10 * SEC);
 }
 
@@ -753,6 +764,10 @@ static void expect_same_config(const struct config *a, const struct config *b)
     assert_int_equal(a->stats_interval_ms, b->stats_interval_ms);
     assert_string_equal(a->http_address, b->http_address);
     assert_string_equal(a->redis_password, b->redis_password);
+    assert_string_equal(a->alert_topic, b->alert_topic);
+    assert_string_equal(a->alertmanager_url, b->alertmanager_url);
+    assert_int_equal(a->alert_resend_ms, b->alert_resend_ms);
+    assert_int_equal(a->alert_stream_maxlen, b->alert_stream_maxlen);
     assert_int_equal(a->http_port, b->http_port);
     assert_int_equal(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
 }
