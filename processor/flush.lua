@@ -56,8 +56,9 @@ local function hgetall_num(key)
 end
 
 -- dst += sign * src; max fields merge by maximum (only when adding).
--- Returns true when dst changed.
-local function add_into(dst, src, sign)
+-- Fields that changed are set in dirty (when given). Returns true when dst
+-- changed.
+local function add_into(dst, src, sign, dirty)
   local changed = false
   for f, v in pairs(src) do
     if string.sub(f, 1, 1) ~= '_' and v ~= 0 then
@@ -65,12 +66,14 @@ local function add_into(dst, src, sign)
         if sign > 0 and (dst[f] == nil or v > dst[f]) then
           dst[f] = v
           changed = true
+          if dirty then dirty[f] = true end
         end
       else
         local n = (dst[f] or 0) + sign * v
         if n == 0 then n = nil end
         dst[f] = n
         changed = true
+        if dirty then dirty[f] = true end
       end
     end
   end
@@ -211,6 +214,7 @@ end
 -- Recomputes the max fields of a window from its buckets.
 local function recompute_max(row, w, win)
   win.st.wait_max, win.st.ttr_max = nil, nil
+  win.dirty.wait_max, win.dirty.ttr_max = true, true
   for s = win.hi - w.ms + row.res, win.hi, row.res do
     local m = redis.call('HMGET', bucket_key(row, s), 'wait_max', 'ttr_max')
     for i, f in ipairs({ 'wait_max', 'ttr_max' }) do
@@ -226,6 +230,7 @@ local function slide(row, w, win, to)
     win.st = sum_span(row, w, to)
     win.hi = to
     win.changed = true
+    win.full = true
     return
   end
   local lost_max = false
@@ -234,10 +239,10 @@ local function slide(row, w, win, to)
     for f in pairs(MAX_FIELDS) do
       if b[f] and win.st[f] and b[f] >= win.st[f] then lost_max = true end
     end
-    win.changed = add_into(win.st, b, -1) or win.changed
+    win.changed = add_into(win.st, b, -1, win.dirty) or win.changed
   end
   for s = win.hi + row.res, to, row.res do
-    win.changed = add_into(win.st, hgetall_num(bucket_key(row, s)), 1) or win.changed
+    win.changed = add_into(win.st, hgetall_num(bucket_key(row, s)), 1, win.dirty) or win.changed
   end
   win.hi = to
   if lost_max then
@@ -250,17 +255,27 @@ local function window_load(row, w)
   local st = hgetall_num(window_key(row, w))
   local hi, res = st._hi, st._res
   st._hi, st._res = nil, nil
-  local win = { st = st, hi = hi, changed = false, moved = false }
+  local win = { st = st, hi = hi, changed = false, moved = false, dirty = {}, full = false }
   if hi == nil or res ~= row.res then
     win.hi = row.clock_bucket
     win.st = sum_span(row, w, win.hi)
     win.changed = not is_empty(win.st)
     win.moved = true
+    win.full = true
   elseif row.clock_bucket > hi then
     slide(row, w, win, row.clock_bucket)
     win.moved = true
   end
   return win
+end
+
+-- CMD key args..., in calls of at most `size` arguments (a Lua call takes a
+-- bounded number of arguments); size must be even for HSET pairs.
+local function call_chunked(cmd, key, args, size)
+  for k = 1, #args, size do
+    local last = math.min(k + size - 1, #args)
+    redis.call(cmd, key, unpack(args, k, last))
+  end
 end
 
 local function hset_table(key, t, extra)
@@ -274,13 +289,33 @@ local function hset_table(key, t, extra)
   end
 end
 
+-- Writes the fields of a window that changed (or all of a rebuilt one).
+local function window_write(wk, row, win)
+  if win.full then
+    redis.call('DEL', wk)
+    hset_table(wk, win.st, { '_hi', fmt_int(win.hi), '_res', fmt_int(row.res) })
+    return
+  end
+  local set, del = { '_hi', fmt_int(win.hi) }, {}
+  for f in pairs(win.dirty) do
+    local v = win.st[f]
+    if v == nil then
+      del[#del + 1] = f
+    else
+      set[#set + 1] = f
+      set[#set + 1] = fmt_int(v)
+    end
+  end
+  call_chunked('HDEL', wk, del, 1000)
+  call_chunked('HSET', wk, set, 1000)
+end
+
 -- Writes a window back and, when its sums changed, its KPI hash. A window
 -- that never held anything is not created.
 local function window_store(row, w, win)
   local wk = window_key(row, w)
   if win.changed then
-    redis.call('DEL', wk)
-    hset_table(wk, win.st, { '_hi', fmt_int(win.hi), '_res', fmt_int(row.res) })
+    window_write(wk, row, win)
     redis.call('PEXPIRE', wk, row.retention)
     local kk = kpi_key(row, w)
     redis.call('DEL', kk)
@@ -314,15 +349,6 @@ local function bucket_apply(row, start, delta)
 end
 
 -- Operations ---------------------------------------------------------------
-
--- CMD key args..., in calls of at most `size` arguments (a Lua call takes a
--- bounded number of arguments); size must be even for HSET pairs.
-local function call_chunked(cmd, key, args, size)
-  for k = 1, #args, size do
-    local last = math.min(k + size - 1, #args)
-    redis.call(cmd, key, unpack(args, k, last))
-  end
-end
 
 local function read_windows(a, i)
   local n = tonumber(a[i])
@@ -371,7 +397,7 @@ local function op_apply(a)
       for k, w in ipairs(windows) do
         local win = wins[k]
         if start > win.hi - w.ms and start <= win.hi then
-          win.changed = add_into(win.st, delta, 1) or win.changed
+          win.changed = add_into(win.st, delta, 1, win.dirty) or win.changed
         end
       end
     end
