@@ -48,6 +48,8 @@ struct consumer {
     struct httpd *http; /* may be NULL */
     bool joined;        /* a rebalance happened: the group is joined */
     struct alerting *alerting; /* may be NULL */
+    char fatal[512];    /* why the consumer must stop (auth, fatal error) */
+    char kafka_error[256]; /* the latest error, for /readyz */
     bool leader;        /* owns the first partition of the first topic */
     int64_t next_activate_mono;
     volatile sig_atomic_t *reload_flag;
@@ -484,6 +486,29 @@ static int handle(struct consumer *c, rd_kafka_message_t *m)
 
 /* ---- lifecycle ---- */
 
+/* Errors librdkafka reports outside messages. Wrong credentials before the
+ * group was ever joined, and fatal errors, stop the service: retrying would
+ * hide a misconfiguration behind a quiet, never-ready process. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct consumer *c = opaque;
+    char fatal[256];
+
+    snprintf(c->kafka_error, sizeof(c->kafka_error), "%s", reason);
+    if (err == RD_KAFKA_RESP_ERR__FATAL &&
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal)) != 0) {
+        snprintf(c->fatal, sizeof(c->fatal), "kafka fatal error: %s", fatal);
+    } else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && !c->joined &&
+               c->fatal[0] == '\0') {
+        const char *mech = config_kafka(c->cfg, "sasl.mechanisms");
+        const char *user = config_kafka(c->cfg, "sasl.username");
+        snprintf(c->fatal, sizeof(c->fatal),
+                 "kafka authentication failed (sasl.mechanisms=%s, "
+                 "sasl.username=%s): %s",
+                 mech ? mech : "-", user ? user : "-", reason);
+    }
+}
+
 /* librdkafka statistics (statistics.interval.ms): consumer lag. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
@@ -544,6 +569,9 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
     }
     rd_kafka_conf_set_log_cb(cconf, log_cb);
     rd_kafka_conf_set_log_cb(pconf, log_cb);
+    rd_kafka_conf_set_error_cb(cconf, error_cb);
+    rd_kafka_conf_set_error_cb(pconf, error_cb);
+    rd_kafka_conf_set_opaque(pconf, c);
     c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errstr_size);
     if (c->dlq == NULL) {
         goto out_fail;
@@ -655,9 +683,14 @@ static void report_health(struct consumer *c)
 
     if (c->http != NULL) {
         httpd_alive(c->http);
+        char reason[sizeof(c->kafka_error) + 64];
+        snprintf(reason, sizeof(reason), "%s%s%s",
+                 !c->joined ? "waiting to join the consumer group"
+                            : "redis writes failing",
+                 c->kafka_error[0] ? "; last kafka error: " : "",
+                 c->kafka_error);
         httpd_set_ready(c->http, c->joined && !engine_degraded(c->engine),
-                        !c->joined ? "waiting to join the consumer group"
-                                   : "redis writes failing");
+                        reason);
     }
     if (mc != NULL) {
         metrics_catalog_set(mc, MC_CONSUMER_PAUSED, c->paused ? 1 : 0);
@@ -702,6 +735,17 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
     while (!*stop && rc == 0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
         int64_t mono;
+        if (c->fatal[0] != '\0') {
+            if (c->http != NULL) {
+                httpd_set_ready(c->http, false, c->fatal);
+            }
+            log_msg(LOG_ERROR, "consumer", "%s; exiting", c->fatal);
+            if (m != NULL) {
+                rd_kafka_message_destroy(m);
+            }
+            rc = -1;
+            break;
+        }
         if (m != NULL) {
             rc = handle(c, m);
             rd_kafka_message_destroy(m);

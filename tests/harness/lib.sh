@@ -11,6 +11,10 @@
 #     tp_start_kafka "$dir/kafka"  # KAFKA_PORT KAFKA_BOOTSTRAP KAFKA_PID
 #     tp_create_topic events 4
 #
+# or, for a broker whose clients must authenticate (SASL/SCRAM-SHA-512):
+#
+#     tp_start_kafka_sasl "$dir/kafka" alice s3cret  # + KAFKA_SASL_BOOTSTRAP
+#
 # Every function prints its errors to stderr and returns non-zero on failure;
 # none stands a fixed sleep in for readiness, they poll with a deadline.
 # Safe to source under `set -euo pipefail`.
@@ -399,18 +403,27 @@ tp__kafka_ready() {
     kcat -b "$1" -L -m 3 -J 2>/dev/null | grep -q '"brokers":\[{'
 }
 
+# tp__kafka_write_config [SASL_PORT]: write server.properties. With
+# SASL_PORT, add a SASL_PLAINTEXT listener there that takes SCRAM-SHA-512
+# (the PLAINTEXT and CONTROLLER listeners stay unauthenticated).
 tp__kafka_write_config() {
-    local dir=$TP__KAFKA_DIR
+    local dir=$TP__KAFKA_DIR sasl=${1:-}
+    local listeners="PLAINTEXT://127.0.0.1:$TP__KAFKA_PORT"
+    local map="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if [ -n "$sasl" ]; then
+        listeners+=",SASL_PLAINTEXT://127.0.0.1:$sasl"
+        map+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+    fi
     cat >"$dir/server.properties" <<EOF
 # Single-node KRaft test broker written by tests/harness/lib.sh.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$TP__KAFKA_CPORT
-listeners=PLAINTEXT://127.0.0.1:$TP__KAFKA_PORT,CONTROLLER://127.0.0.1:$TP__KAFKA_CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$TP__KAFKA_PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$TP__KAFKA_CPORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$map
 log.dirs=$dir/data
 num.partitions=4
 auto.create.topics.enable=false
@@ -427,8 +440,20 @@ group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
 EOF
+    if [ -n "$sasl" ]; then
+        # The users are SCRAM credentials in the cluster metadata (added at
+        # format time); the listener only needs the login module.
+        cat >>"$dir/server.properties" <<EOF
+# Clients on the SASL_PLAINTEXT listener authenticate with SCRAM-SHA-512.
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+    fi
 }
 
+# tp__kafka_format [STORAGE_TOOL_ARGS...]: format the data dir with a new
+# cluster id; extra arguments go to `StorageTool format` (e.g. --add-scram).
 tp__kafka_format() {
     local dir=$TP__KAFKA_DIR id
     rm -rf "$dir/data"
@@ -441,7 +466,7 @@ tp__kafka_format() {
         id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
     done
     tp__java_tool kafka.tools.StorageTool format -t "$id" \
-        -c "$dir/server.properties" >>"$dir/format.log" 2>&1 || {
+        -c "$dir/server.properties" "$@" >>"$dir/format.log" 2>&1 || {
         tp__err "kafka storage format failed (see $dir/format.log)"
         tail -n 20 "$dir/format.log" >&2
         return 1
@@ -534,6 +559,70 @@ tp_start_kafka() {
     export KAFKA_PORT=$TP__KAFKA_PORT
     export KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
     export KAFKA_PID
+}
+
+# tp_start_kafka_sasl DIR USER PASS: like tp_start_kafka, but the broker has
+# a second client listener, SASL_PLAINTEXT with SCRAM-SHA-512, and the SCRAM
+# credential USER/PASS is created when the storage is formatted (KRaft
+# bootstrap metadata, `StorageTool format --add-scram`). The PLAINTEXT
+# listener stays (inter-broker traffic, and the harness's own tools:
+# tp_create_topic, tp_topic_count); clients under test should be pointed at
+# KAFKA_SASL_BOOTSTRAP. Exports what tp_start_kafka does, plus
+# KAFKA_SASL_PORT, KAFKA_SASL_BOOTSTRAP, KAFKA_SASL_USER and
+# KAFKA_SASL_MECHANISM (SCRAM-SHA-512). Always starts its own broker (an
+# external KAFKA_BOOTSTRAP is ignored). tp_stop_kafka and tp_restart_kafka
+# work on it as on any harness broker.
+tp_start_kafka_sasl() {
+    tp__need_init || return 1
+    if [ $# -ne 3 ]; then
+        tp__err "usage: tp_start_kafka_sasl DIR USER PASS"
+        return 2
+    fi
+    local user=$2 pass=$3
+    # The --add-scram value is parsed as [key=value,...]: keep it parseable.
+    local bad='*[],=[\"]*'
+    # shellcheck disable=SC2053
+    if [[ -z $user || -z $pass || $user == $bad || $pass == $bad ]]; then
+        tp__err "tp_start_kafka_sasl: USER and PASS must be non-empty and" \
+            "hold none of , = [ ] \" \\"
+        return 2
+    fi
+    if [ -n "${KAFKA_PID:-}" ] && tp__alive "$KAFKA_PID"; then
+        tp__err "kafka already started by this shell (pid $KAFKA_PID)"
+        return 1
+    fi
+    tp__check_jars || return 1
+    command -v kcat >/dev/null 2>&1 \
+        || { tp__err "no kcat: run make deps"; return 1; }
+    mkdir -p "$1" || return 1
+    TP__KAFKA_DIR=$(cd "$1" && pwd)
+    TP_KAFKA_EXTERNAL=0
+    local try rc sport
+    for try in 1 2 3; do
+        TP__KAFKA_PORT=$(tp_free_port) || return 1
+        TP__KAFKA_CPORT=$(tp_free_port) || return 1
+        sport=$(tp_free_port) || return 1
+        tp__say "starting kafka on 127.0.0.1:$TP__KAFKA_PORT, SASL/SCRAM on" \
+            "127.0.0.1:$sport (controller $TP__KAFKA_CPORT) in $TP__KAFKA_DIR"
+        tp__kafka_write_config "$sport" || return 1
+        tp__kafka_format --add-scram \
+            "SCRAM-SHA-512=[name=$user,password=$pass]" || return 1
+        rc=0
+        tp__kafka_launch || rc=$?
+        [ "$rc" -eq 3 ] || break
+        tp__err "kafka port taken at start (try $try); new ports"
+    done
+    if [ "$rc" -ne 0 ]; then
+        TP__KAFKA_DIR=
+        return 1
+    fi
+    export KAFKA_PORT=$TP__KAFKA_PORT
+    export KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+    export KAFKA_PID
+    export KAFKA_SASL_PORT=$sport
+    export KAFKA_SASL_BOOTSTRAP="127.0.0.1:$sport"
+    export KAFKA_SASL_USER=$user
+    export KAFKA_SASL_MECHANISM=SCRAM-SHA-512
 }
 
 # tp_stop_kafka: stop the broker started by tp_start_kafka (SIGTERM, clean
@@ -729,6 +818,7 @@ tp_cleanup() {
     if [ "${TP_KAFKA_EXTERNAL:-0}" != 1 ] && [ -n "${TP__KAFKA_DIR:-}" ]; then
         unset KAFKA_BOOTSTRAP KAFKA_PORT
     fi
-    unset KAFKA_PID REDIS_PID REDIS_PORT REDIS_URL TP__KAFKA_DIR TP__REDIS_DIR
+    unset KAFKA_PID REDIS_PID REDIS_PORT REDIS_URL TP__KAFKA_DIR TP__REDIS_DIR \
+        KAFKA_SASL_PORT KAFKA_SASL_BOOTSTRAP KAFKA_SASL_USER KAFKA_SASL_MECHANISM
     return "$rc"
 }

@@ -14,6 +14,8 @@ tests=(
     tests/integration/replay-test.sh
     tests/integration/kafka-test.sh
     tests/integration/restart-test.sh
+    tests/integration/prometheus-test.sh
+    tests/integration/sasl-test.sh
 )
 passed=0
 failed=0
