@@ -16,6 +16,7 @@ tests=(
     tests/integration/restart-test.sh
     tests/integration/prometheus-test.sh
     tests/integration/sasl-test.sh
+    tests/bench/bench-test.sh
 )
 passed=0
 failed=0
