@@ -20,7 +20,11 @@ static uint64_t mix64(uint64_t x)
 uint64_t hash64(const void *data, size_t len, uint64_t seed)
 {
     const unsigned char *p = data;
-    uint64_t h = seed ^ (len * UINT64_C(0x9e3779b97f4a7c15));
+    /* The seed is diffused before it meets the data: XORed in raw, a seed
+     * differing in a few bits cancels ids differing in the same bits
+     * ("1001" with one seed == "0001" with another). */
+    uint64_t h = mix64(seed + UINT64_C(0x632be59bd9b4e019)) ^
+                 (len * UINT64_C(0x9e3779b97f4a7c15));
     uint64_t w;
 
     while (len >= 8) {
