@@ -40,7 +40,7 @@ installed() {
 # ---- Debian packages -------------------------------------------------------
 pkgs=(build-essential clang pkg-config librdkafka-dev libjansson-dev
       libhiredis-dev libyaml-dev libcmocka-dev libmicrohttpd-dev libcurl4-openssl-dev redis-server kcat maven
-      valgrind curl prometheus docker.io debootstrap docker-compose)
+      valgrind curl prometheus prometheus-alertmanager docker.io debootstrap docker-compose libclang-rt-14-dev)
 # Maven pulls in a Java runtime anyway; ask for one explicitly only if none.
 if ! command -v java >/dev/null 2>&1; then
     pkgs+=(default-jre-headless)

@@ -16,6 +16,8 @@ tests=(
     tests/integration/restart-test.sh
     tests/integration/prometheus-test.sh
     tests/integration/sasl-test.sh
+    tests/integration/alerts-test.sh
+    tests/integration/deploy-test.sh
     tests/bench/bench-test.sh
 )
 passed=0
