@@ -286,7 +286,9 @@ static int list_rows(struct alerting *al, char *errstr, size_t errstr_size)
     if (store_rows(al->store, on_leaf, al, errstr, errstr_size) < 0) {
         return -1;
     }
-    qsort(al->rows, al->n_rows, sizeof(*al->rows), cmp_rows);
+    if (al->n_rows > 1) { /* rows is NULL before the first row */
+        qsort(al->rows, al->n_rows, sizeof(*al->rows), cmp_rows);
+    }
     for (size_t i = 0; i < al->n_rows; i++) {
         if (n == 0 || cmp_rows(&al->rows[n - 1], &al->rows[i]) != 0) {
             al->rows[n++] = al->rows[i];
@@ -557,8 +559,8 @@ void alerting_deactivate(struct alerting *al)
     if (al->active) {
         alert_eval_forget(al->ae, NULL);
         al->active = false;
-        log_msg(LOG_INFO, "alerts", "no longer evaluating (another instance "
-                                    "took over)");
+        log_msg(LOG_INFO, "alerts", "stopped evaluating: the lead partition "
+                                    "was revoked or the service stops");
     }
 }
 

@@ -774,14 +774,15 @@ tp__query_offsets() {
 # tp_cleanup: stop every server this shell started (process groups, SIGTERM
 # then SIGKILL), release reserved ports, remove temp dirs unless TP_KEEP=1.
 # The EXIT trap that tp_init installs; safe to call more than once. Calls a
-# function tp_cleanup_hook first if the caller defined one.
+# function tp_cleanup_hook first if the caller defined one (with
+# TP_EXIT_STATUS set to the script's exit status).
 tp_cleanup() {
     local rc=$? f pid d p
     [ -n "${TP_STATE:-}" ] && [ -d "$TP_STATE" ] || return "$rc"
     # Only the shell that ran tp_init cleans up, not a subshell of it.
     [ "${BASHPID}" = "${TP__OWNER:-}" ] || return "$rc"
     if declare -F tp_cleanup_hook >/dev/null; then
-        tp_cleanup_hook || true
+        TP_EXIT_STATUS=$rc tp_cleanup_hook || true
     fi
     for f in "$TP_STATE"/pids/*; do
         [ -e "$f" ] || continue

@@ -40,7 +40,9 @@ show_logs() {
         tail -n 20 "$f"
     done
 }
-tp_cleanup_hook() { [ "${failed:-1}" -eq 0 ] || show_logs; }
+tp_cleanup_hook() {
+    [ "${TP_EXIT_STATUS:-1}" -eq 0 ] && [ "${failed:-1}" -eq 0 ] || show_logs
+}
 r() { redis-cli -p "$REDIS_PORT" "$@"; }
 
 # Sum of the next offsets touchpointd recorded in Redis for a group.

@@ -32,7 +32,10 @@ now_ms() { date +%s%3N; }
 r() { redis-cli -p "$REDIS_PORT" "$@"; }
 recorded() { r HVALS tp:offsets:restart | awk '{ s += $1 } END { print s + 0 }'; }
 drained() { [ "$(recorded)" -eq "$1" ]; }
-tp_cleanup_hook() { [ "${failed:-1}" -eq 0 ] || tail -n 20 "$dir"/run*.err; }
+tp_cleanup_hook() {
+    [ "${TP_EXIT_STATUS:-1}" -eq 0 ] && [ "${failed:-1}" -eq 0 ] ||
+        tail -n 20 "$dir"/run*.err
+}
 
 cat >"$dir/run.yaml" <<YAML
 kafka:
