@@ -27,7 +27,7 @@ ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/touchpointd $(BUILD)/tpgen $(BUILD)/tpraw
 
 .PHONY: all deps test unit integration demo clean format format-check help \
-        tests-build valgrind test-faults bench bench-test
+        tests-build valgrind test-faults bench bench-test docker-test
 
 all: $(BINS)
 
@@ -40,6 +40,7 @@ help:
 	@echo "make demo       local Redis + Kafka, a generated stream, KPIs read back"
 	@echo "make SANITIZER=address,undefined test   the same under ASan/UBSan"
 	@echo "make valgrind   unit tests under valgrind"
+	@echo "make docker-test  the container image against real Kafka and Redis"
 	@echo "make bench      raw/run/replay/micro benchmark (BENCH_EVENTS, default 2000000)"
 	@echo "make bench-test a tiny bench (20,000 events) that checks the harness"
 	@echo "make format / format-check              clang-format"
@@ -94,10 +95,16 @@ test-faults: deps
 	$(MAKE) tests-build
 	tests/faults/run-all.sh
 
+# The container image (docker/Dockerfile) against the harness's Redis and
+# Kafka; starts dockerd if none runs, bootstraps the base image once into .cache/.
+docker-test: deps
+	tests/integration/docker-test.sh
+
 test: deps
 	$(MAKE) tests-build
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) docker-test
 
 demo: deps
 	$(MAKE) all
