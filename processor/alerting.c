@@ -464,6 +464,12 @@ int alerting_evaluate(struct alerting *al, int64_t now_ms, char *errstr,
         return -1;
     }
     resend_firing(al);
+    if (al->am != NULL && al->mc != NULL) {
+        metrics_counter_set(metrics_catalog_series(al->mc,
+                                                   MC_ALERT_OUTPUT_FAILURES,
+                                                   "alertmanager", NULL),
+                            amclient_failures(al->am));
+    }
     return 0;
 }
 

@@ -41,6 +41,17 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
+/* A POST may take POST_TIMEOUT_MS, but never past the shutdown deadline. */
+static int64_t post_timeout(struct amclient *c)
+{
+    int64_t left;
+
+    pthread_mutex_lock(&c->lock);
+    left = c->stopping ? c->deadline_mono - tstamp_mono_ms() : POST_TIMEOUT_MS;
+    pthread_mutex_unlock(&c->lock);
+    return left < 1 ? 1 : left < POST_TIMEOUT_MS ? left : POST_TIMEOUT_MS;
+}
+
 /* One POST; returns 0 on a 2xx answer. */
 static int post(struct amclient *c, CURL *curl, const char *body)
 {
@@ -52,7 +63,7 @@ static int post(struct amclient *c, CURL *curl, const char *body)
     curl_easy_setopt(curl, CURLOPT_URL, c->url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)POST_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)post_timeout(c));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
     rc = curl_easy_perform(curl);
@@ -63,17 +74,30 @@ static int post(struct amclient *c, CURL *curl, const char *body)
     if (rc == CURLE_OK && status >= 200 && status < 300) {
         return 0;
     }
+    atomic_fetch_add(&c->failures, 1);
     log_limited(&c->limit, LOG_WARN, "alertmanager", "POST %s failed: %s",
                 c->url,
                 rc != CURLE_OK ? curl_easy_strerror(rc) : "non-2xx status");
     return -1;
 }
 
-static void sleep_ms(int64_t ms)
+/* Waits out a retry backoff; amclient_destroy wakes it at once. */
+static void backoff_wait(struct amclient *c, int64_t ms)
 {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    struct timespec until;
 
-    nanosleep(&ts, NULL); /* retry backoff, off the main loop */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (!c->stopping) {
+        pthread_cond_timedwait(&c->wake, &c->lock, &until);
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void *run(void *arg)
@@ -88,7 +112,8 @@ static void *run(void *arg)
         while (c->len == 0 && !c->stopping) {
             pthread_cond_wait(&c->wake, &c->lock);
         }
-        if (c->len == 0 || (c->stopping && tstamp_mono_ms() > c->deadline_mono)) {
+        if (c->len == 0 ||
+            (c->stopping && tstamp_mono_ms() >= c->deadline_mono)) {
             pthread_mutex_unlock(&c->lock);
             break;
         }
@@ -107,7 +132,7 @@ static void *run(void *arg)
             backoff = 0;
         } else {
             backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
-            sleep_ms(backoff < BACKOFF_MAX_MS ? backoff : BACKOFF_MAX_MS);
+            backoff_wait(c, backoff < BACKOFF_MAX_MS ? backoff : BACKOFF_MAX_MS);
         }
     }
     if (curl != NULL) {

@@ -23,7 +23,8 @@ void amclient_destroy(struct amclient *c, int64_t deadline_ms);
  * as failed). */
 void amclient_post(struct amclient *c, char *json_array);
 
-/* Posts that failed for good (dropped) and that succeeded so far. */
+/* POST attempts that failed (each retry counts) plus posts dropped, and posts
+ * that succeeded so far. */
 uint64_t amclient_failures(const struct amclient *c);
 uint64_t amclient_sent(const struct amclient *c);
 
