@@ -27,7 +27,7 @@ ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(BUILD)/tests/%)
 BINS := $(BUILD)/touchpointd $(BUILD)/tpgen $(BUILD)/tpraw
 
 .PHONY: all deps test unit integration demo clean format format-check help \
-        tests-build valgrind test-faults bench bench-test docker-test
+        tests-build valgrind test-faults bench bench-test docker-test fuzz
 
 all: $(BINS)
 
@@ -40,6 +40,7 @@ help:
 	@echo "make demo       local Redis + Kafka, a generated stream, KPIs read back"
 	@echo "make SANITIZER=address,undefined test   the same under ASan/UBSan"
 	@echo "make valgrind   unit tests under valgrind"
+	@echo "make fuzz       differential fuzzing, scanner vs jansson (FUZZ_SECONDS, default 60)"
 	@echo "make docker-test  the container image against real Kafka and Redis"
 	@echo "make bench      raw/run/replay/micro benchmark (BENCH_EVENTS, default 2000000)"
 	@echo "make bench-test a tiny bench (20,000 events) that checks the harness"
@@ -100,9 +101,16 @@ test-faults: deps
 docker-test: deps
 	tests/integration/docker-test.sh
 
+# Differential fuzzing of the scanner against the jansson validator;
+# FUZZ_SECONDS=600 make fuzz for a longer run by hand.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
 test: deps
 	$(MAKE) tests-build
 	$(MAKE) unit
+	$(MAKE) fuzz
 	$(MAKE) integration
 	$(MAKE) docker-test
 

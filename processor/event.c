@@ -336,6 +336,11 @@ int event_parse(const char *buf, size_t len, size_t max_bytes,
                     "message of %zu bytes exceeds the limit of %zu", len,
                     max_bytes);
     }
+    /* jansson skips a NUL byte right after a number or literal; JSON text
+     * never holds one, so it is rejected here (as the scanner does). */
+    if (memchr(buf, '\0', len) != NULL) {
+        return fail(err, REJ_NOT_JSON, "", "not JSON: NUL byte");
+    }
     root = json_loadb(buf, len, JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
         return fail(err, REJ_NOT_JSON, "", "not JSON: %s at byte %d",
