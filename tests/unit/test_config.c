@@ -22,51 +22,8 @@
 
 #include "config.h"
 
-#define SEC INT64_C(1000)
-#define MIN (60 * SEC)
-#define HOUR (60 * MIN)
-
-static char tmpdir[256];
-
-static int make_tmpdir(void **state)
-{
-    const char *base = getenv("TMPDIR");
-
-    (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "%s/test_config.XXXXXX",
-             base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int remove_tmpdir(void **state)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char path[512];
-
-    (void)state;
-    if (d == NULL) {
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
-            unlink(path);
-        }
-    }
-    closedir(d);
-    return rmdir(tmpdir);
-}
-
-/* Writes text to tmpdir/name; path receives the file's path. */
-static void write_file(const char *name, const char *text, char *path,
-                       size_t path_size)
-{
-    FILE *f;
-
-    snprintf(path, path_size, "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
+#define TMPDIR_PREFIX "test_config"
+#include "tmpdir_fixture.h"
     assert_int_equal(fputs(text, f) >= 0, 1);
     assert_int_equal(fclose(f), 0);
 }
