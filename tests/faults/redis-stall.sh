@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Proves a flush whose outcome the client never learns is not applied twice:
+# mid-stream, redis-server is frozen (SIGSTOP) for 12 s, longer than
+# redis.timeout (5 s). touchpointd's flush, already sent, times out, so it
+# keeps the state and retries; Redis, thawed (SIGCONT), then executes the
+# buffered transaction anyway. Exactly once means the retry must not add the
+# same deltas again: every KPI and live gauge equals the independent truth.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+stall_s=12
+# A slow stream keeps each flush small (tens of kB), so it fits in the
+# socket buffers while Redis is frozen and arrives whole: the ambiguous case.
+# (A flush larger than the buffers is cut off mid-transaction, and Redis
+# drops a MULTI without EXEC.)
+rate=500
+
+tp_start_redis "$dir/redis"
+tp_start_kafka "$dir/kafka"
+tp_create_topic touchpoints 4
+tp_create_topic touchpoints.dlq 1
+tpd_config "$dir/run.yaml" rstall touchpoints # redis.timeout: 5s (default)
+
+# An endless live stream, stopped once touchpointd consumes again.
+"$bin"/tpgen --seed 71 --rate "$rate" --count 0 \
+    --brokers "$KAFKA_BOOTSTRAP" --topic touchpoints \
+    --valid-out "$dir/valid.ndjson" 2>"$dir/tpgen.err" &
+gen_pid=$!
+fault_pids+=("$gen_pid")
+tpd_start run "$dir/run.yaml"
+pid=$TPD_PID
+
+tp_wait_for "touchpointd to record 3000 offsets" 60 recorded_above rstall 3000
+say "injecting: redis-server frozen (SIGSTOP) for $stall_s s at $(elapsed_s) s," \
+    "$(recorded rstall) offsets recorded"
+kill -STOP "$REDIS_PID"
+# The stall's length is the injected fault, not a wait for anything.
+sleep "$stall_s"
+kill -CONT "$REDIS_PID"
+say "redis-server thawed at $(elapsed_s) s"
+check "touchpointd stayed alive through the stall" tp__alive "$pid"
+check "the stall made a flush time out (logged once as 'flush failed')" \
+    test "$(grep -c 'level=error.*flush failed' "$dir/run.err" || true)" -eq 1
+
+resume_from=$(recorded rstall)
+rc=0
+tp_wait_for "touchpointd to consume 5000 more messages" 90 \
+    recorded_above rstall $((resume_from + 5000)) || rc=$?
+check "touchpointd consumed the stream again after the stall" test "$rc" -eq 0
+kill -TERM "$gen_pid"
+gen_rc=0
+wait "$gen_pid" || gen_rc=$?
+check "producer delivered every event (tpgen exit 0)" test "$gen_rc" -eq 0
+total=$(tp_topic_count touchpoints)
+rc=0
+wait_drained rstall "$total" 180 60 "$pid" || rc=$?
+check "touchpointd drained the topic ($total messages)" test "$rc" -eq 0
+live_min=$(now_ms)
+tpd_stop "$pid"
+live_max=$(now_ms)
+check "SIGTERM: exit status 0 ($TPD_RC)" test "$TPD_RC" -eq 0
+check "every KPI count, sum and live gauge equals the truth: no delta applied twice" \
+    truth "$dir/valid.ndjson" "$live_min" "$live_max"
+finish
