@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # TPD_* and others are read by the tests
 # Shared by the fault tests in tests/faults/: harness start-up, the ok/FAIL
 # bookkeeping, touchpointd instances run in the background, and the probes the
 # tests poll (offsets recorded in Redis, resident memory, Kafka's committed
@@ -15,7 +15,7 @@
 #     tpd_stop "$TPD_PID"              # SIGTERM; TPD_RC, TPD_STOP_MS
 #     finish                           # "N passed, M failed", exit status
 
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 # shellcheck source=tests/harness/lib.sh
 . tests/harness/lib.sh
 tp_init

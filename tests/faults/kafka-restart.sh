@@ -5,6 +5,7 @@
 # data; touchpointd stays up, resumes consuming once the broker is back, and
 # the final aggregates and live gauges equal the independent truth exactly.
 set -euo pipefail
+# shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
 
 rate=5000

@@ -10,6 +10,7 @@
 #
 # FAULT_SEED=N repeats the same kill moments (bash $RANDOM seed).
 set -euo pipefail
+# shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
 
 kills_min=20
@@ -49,6 +50,7 @@ say "injecting: $events keyed events at $rate/s into 4 partitions;" \
 # followed by one that first waits for progress and then dies within a
 # random 0-1 s, so at least every other kill hits an instance that is
 # consuming and flushing.
+
 # life_up OFFSET_SUM ASSIGNED_LINES: the life started when the recorded offsets
 # were OFFSET_SUM and the log held ASSIGNED_LINES assignments has moved the
 # offsets on, or (nothing left to consume) has taken its partitions.
@@ -57,6 +59,7 @@ life_up() {
     [ "$(grep -c 'assigned touchpoints/' "$dir/run.err")" -gt "$2" ] &&
         drained kill9 "$(tp_topic_count touchpoints)"
 }
+
 # random_s R LO HI: seconds in [LO, HI) from R, a $RANDOM drawn by the
 # caller (a subshell would draw from a reseeded generator).
 random_s() {

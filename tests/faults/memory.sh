@@ -11,6 +11,7 @@
 # nothing crashes: SIGTERM exits 0. Exact KPIs are not checked: the caps
 # change the numbers by design.
 set -euo pipefail
+# shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
 
 events=5000000

@@ -9,6 +9,7 @@
 # conversation closed as an orphan, and the three remaining instances exit 0
 # on SIGTERM.
 set -euo pipefail
+# shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
 
 rate=5000

@@ -8,6 +8,7 @@
 # resumes when Redis is back, and the final aggregates and live gauges equal
 # the independent truth exactly.
 set -euo pipefail
+# shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
 
 outage_s=30

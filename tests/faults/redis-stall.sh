@@ -7,6 +7,7 @@
 # buffered transaction anyway. Exactly once means the retry must not add the
 # same deltas again: every KPI and live gauge equals the independent truth.
 set -euo pipefail
+# shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
 
 stall_s=12

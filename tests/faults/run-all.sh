@@ -6,7 +6,7 @@
 # any failed).
 # `tests/faults/run-all.sh kill9 sigterm` runs only those.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 
 tests=(kill9 redis-down redis-stall kafka-restart rebalance sigterm memory)
 if [ $# -gt 0 ]; then

@@ -7,6 +7,7 @@
 # with Kafka's own consumer-group tool); a restart drains the rest and every
 # KPI and live gauge equals the independent truth.
 set -euo pipefail
+# shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
 
 rate=5000
