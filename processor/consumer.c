@@ -337,6 +337,11 @@ static bool is_lead_partition(const struct consumer *c,
 
 static void on_assign(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
+    /* Cooperative rebalancing hands out empty assignments too; there is
+     * nothing to resume (and HMGET with no fields is an error reply). */
+    if (parts->cnt == 0) {
+        return;
+    }
     for (int i = 0; i < parts->cnt; i++) {
         c->leader |= is_lead_partition(c, &parts->elems[i]);
     }

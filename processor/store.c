@@ -657,6 +657,9 @@ int store_read_offsets(struct store *s, const char *offsets_key,
     struct args *a = &s->a;
     redisReply *r;
 
+    if (n == 0) {
+        return 0;
+    }
     if (store_connect(s, errstr, errstr_size) < 0) {
         return -1;
     }
