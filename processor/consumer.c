@@ -27,8 +27,17 @@
  * flush records an offset, every dead-letter message before it has been
  * delivered (rd_kafka_flush), so rejected messages are not lost either.
  *
+ * Each flush also names the offset Redis recorded for every partition it
+ * covers (its start); the script applies it only if Redis still records
+ * exactly that (store.c). A flush whose reply was lost is resent unchanged
+ * (engine.c), finds its own offsets recorded and applies nothing; a flush
+ * of a partition another instance has advanced meanwhile is refused, and
+ * this instance exits so that its restart resumes from what Redis records.
+ *
  * On a revoke the pending state is flushed first, so the next owner starts
- * exactly where this instance stopped.
+ * exactly where this instance stopped. If that flush fails, what this
+ * instance holds mixes the revoked partitions' messages with the others';
+ * it exits (status 1) rather than ever writing them.
  */
 
 #define POLL_MS 100
@@ -40,6 +49,7 @@ struct part_state {
     char member[MEMBER_MAX]; /* "topic/partition" */
     struct partition *pipe_part;
     int64_t next_offset; /* -1: nothing consumed since assignment */
+    int64_t recorded;    /* the next offset Redis records, -1: none */
 };
 
 struct consumer {
@@ -62,6 +72,7 @@ struct consumer {
     struct part_state *parts;
     size_t n_parts, cap_parts;
     bool paused;
+    bool closing_abandoned; /* shutdown gave up writing the pending state */
     uint64_t dlq_failed;
     struct log_limit reject_limit, kafka_limit, dlq_limit;
 };
@@ -163,6 +174,7 @@ static struct part_state *add_part(struct consumer *c, const char *topic,
     ps->partition = partition;
     snprintf(ps->member, sizeof(ps->member), "%s/%d", topic, (int)partition);
     ps->next_offset = -1;
+    ps->recorded = -1;
     ps->pipe_part = pipeline_partition(engine_pipeline(c->engine), ps->member);
     if (ps->pipe_part == NULL) {
         return NULL;
@@ -194,16 +206,30 @@ static int drain_dlq(struct consumer *c)
     return 0;
 }
 
+static struct part_state *find_member(struct consumer *c, const char *member)
+{
+    for (size_t i = 0; i < c->n_parts; i++) {
+        if (strcmp(c->parts[i].member, member) == 0) {
+            return &c->parts[i];
+        }
+    }
+    return NULL;
+}
+
+/* Notes the offsets the applied flush recorded and commits them to Kafka. */
 static void commit_kafka(struct consumer *c)
 {
+    size_t n;
+    const struct store_offset *offs = engine_flushed_offsets(c->engine, &n);
     rd_kafka_topic_partition_list_t *l =
-        rd_kafka_topic_partition_list_new((int)c->n_parts);
+        rd_kafka_topic_partition_list_new((int)n);
 
-    for (size_t i = 0; i < c->n_parts; i++) {
-        if (c->parts[i].next_offset >= 0) {
-            rd_kafka_topic_partition_list_add(l, c->parts[i].topic,
-                                              c->parts[i].partition)
-                ->offset = c->parts[i].next_offset;
+    for (size_t i = 0; i < n; i++) {
+        struct part_state *ps = find_member(c, offs[i].member);
+        if (ps != NULL) {
+            ps->recorded = offs[i].next;
+            rd_kafka_topic_partition_list_add(l, ps->topic, ps->partition)
+                ->offset = offs[i].next;
         }
     }
     if (l->cnt > 0) {
@@ -218,7 +244,7 @@ static int flush(struct consumer *c)
     size_t n = 0;
     int rc;
 
-    if (drain_dlq(c) < 0) {
+    if (c->fatal[0] != '\0' || drain_dlq(c) < 0) {
         return -1;
     }
     if (c->n_parts > 0 && (offs = calloc(c->n_parts, sizeof(*offs))) == NULL) {
@@ -227,6 +253,7 @@ static int flush(struct consumer *c)
     for (size_t i = 0; i < c->n_parts; i++) {
         if (c->parts[i].next_offset >= 0) {
             offs[n].member = c->parts[i].member;
+            offs[n].start = c->parts[i].recorded;
             offs[n++].next = c->parts[i].next_offset;
         }
     }
@@ -234,6 +261,12 @@ static int flush(struct consumer *c)
     free(offs);
     if (rc == 0) {
         commit_kafka(c);
+    } else if (rc == ENGINE_FLUSH_CONFLICT) {
+        snprintf(c->fatal, sizeof(c->fatal),
+                 "another instance advanced a partition of this instance's "
+                 "unwritten state (it lost the partition while Redis was "
+                 "unreachable); that state is dropped and a restart resumes "
+                 "from the offsets Redis records");
     }
     return rc;
 }
@@ -319,6 +352,10 @@ static void resume_offsets(struct consumer *c,
         backoff = backoff < 8000 ? backoff * 2 : backoff;
     }
     for (int i = 0; members && next && i < parts->cnt; i++) {
+        struct part_state *ps = find_member(c, members[i]);
+        if (ps != NULL) {
+            ps->recorded = next[i];
+        }
         parts->elems[i].offset = next[i] >= 0 ? next[i] : RD_KAFKA_OFFSET_INVALID;
         log_msg(LOG_INFO, "consumer", "assigned %s starting at %s%lld",
                 members[i], next[i] >= 0 ? "recorded offset " : "committed/reset ",
@@ -357,13 +394,15 @@ static void on_assign(struct consumer *c, rd_kafka_topic_partition_list_t *parts
 
 static void on_revoke(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
-    /* Write what was consumed so the next owner resumes exactly here; if
-     * Redis is down that state is given up and the next owner re-reads it
-     * from the recorded offsets (no double count, nothing lost). */
-    if (flush(c) < 0) {
-        log_msg(LOG_WARN, "consumer",
-                "revoke: flush failed, the next owner re-reads from the "
-                "recorded offsets");
+    /* Write what was consumed so the next owner resumes exactly here. If
+     * that fails, the unwritten state mixes revoked and kept partitions: it
+     * is never written (the next owners re-read from the recorded offsets)
+     * and this instance stops. */
+    if (!c->closing_abandoned && flush(c) < 0 && c->fatal[0] == '\0') {
+        snprintf(c->fatal, sizeof(c->fatal),
+                 "partitions revoked while their state could not be written "
+                 "to Redis; the next owners re-read them from the recorded "
+                 "offsets and this instance stops without writing it");
     }
     for (int i = 0; i < parts->cnt; i++) {
         struct part_state *ps =
@@ -734,12 +773,14 @@ static void apply_backpressure(struct consumer *c)
 int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 {
     int64_t next_stats = tstamp_mono_ms() + c->cfg->stats_interval_ms;
-    int64_t deadline;
+    int64_t deadline, loop_mono = tstamp_mono_ms();
     int rc = 0;
 
     while (!*stop && rc == 0) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, POLL_MS);
+        rd_kafka_message_t *m;
         int64_t mono;
+        loop_mono = tstamp_mono_ms(); /* a stop signal comes after this */
+        m = rd_kafka_consumer_poll(c->rk, POLL_MS);
         if (c->fatal[0] != '\0') {
             if (c->http != NULL) {
                 httpd_set_ready(c->http, false, c->fatal);
@@ -769,10 +810,26 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
             next_stats = mono + c->cfg->stats_interval_ms;
         }
     }
-    /* Drain: flush (retrying within the shutdown timeout), commit, leave. */
-    deadline = tstamp_mono_ms() + c->cfg->shutdown_timeout_ms;
-    while (flush(c) < 0 && tstamp_mono_ms() < deadline) {
+    /* Drain: flush (retrying within the shutdown timeout, no attempt
+     * outlasting it), commit, leave. Redis records nothing of what could
+     * not be written: the next owners re-read it. */
+    deadline = loop_mono + c->cfg->shutdown_timeout_ms;
+    for (;;) {
+        int64_t left = deadline - tstamp_mono_ms();
         struct timespec ts = {0, 200 * 1000000};
+        if (left <= 0 || c->fatal[0] != '\0') {
+            c->closing_abandoned = true;
+            log_msg(LOG_ERROR, "consumer",
+                    "shutdown: pending state not written (%s); the next "
+                    "owners re-read it from the recorded offsets",
+                    c->fatal[0] ? c->fatal : "service.shutdown_timeout passed");
+            rc = -1;
+            break;
+        }
+        store_limit_timeout(engine_store(c->engine), left);
+        if (flush(c) == 0) {
+            break;
+        }
         nanosleep(&ts, NULL); /* retry backoff during shutdown */
     }
     rd_kafka_consumer_close(c->rk);

@@ -28,6 +28,14 @@ struct engine {
     struct log_limit alert_limit;
     struct pipeline_stats reported; /* counters at the last cap report */
     struct log_limit cap_limit;
+    /* The batch being written: taken from the pipeline, resent unchanged
+     * (same offsets) until Redis confirms it, so a lost reply cannot make it
+     * count twice. */
+    const struct flush_batch *inflight;
+    struct store_offset *offs;
+    char (*members)[ENGINE_MEMBER_MAX];
+    size_t n_offs, cap_offs;
+    uint64_t applied_before; /* retries that found their flush applied */
 };
 
 struct engine *engine_new(const struct config *cfg, bool event_clock,
@@ -59,6 +67,8 @@ void engine_destroy(struct engine *e)
     }
     pipeline_destroy(e->pipe);
     store_destroy(e->store);
+    free(e->offs);
+    free(e->members);
     free(e);
 }
 
@@ -97,7 +107,9 @@ void engine_publish_metrics(struct engine *e)
     metrics_catalog_pipeline(e->mc, pipeline_stats(e->pipe));
     metrics_catalog_store(e->mc, store_stats(e->store));
     metrics_catalog_set(e->mc, MC_PENDING_CELLS,
-                        (double)pipeline_pending_cells(e->pipe));
+                        (double)(pipeline_pending_cells(e->pipe) +
+                                 (e->inflight ? agg_count(e->inflight->cells)
+                                              : 0)));
     metrics_catalog_set(e->mc, MC_TENANTS,
                         (double)dims_tenant_count(pipeline_dims(e->pipe)));
 }
@@ -181,30 +193,92 @@ static void tick(struct engine *e, int64_t clock, int64_t wall)
     e->last_tick_bucket = bucket;
 }
 
+/* Copies the offsets of a new batch (members too: the caller's may move). */
+static int keep_offsets(struct engine *e, const struct store_offset *offsets,
+                        size_t n)
+{
+    if (n > e->cap_offs) {
+        struct store_offset *o = realloc(e->offs, n * sizeof(*o));
+        char(*m)[ENGINE_MEMBER_MAX] = o ? realloc(e->members, n * sizeof(*m))
+                                        : NULL;
+        if (o != NULL) {
+            e->offs = o;
+        }
+        if (m == NULL) {
+            return -1;
+        }
+        e->members = m;
+        e->cap_offs = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(e->members[i], ENGINE_MEMBER_MAX, "%s", offsets[i].member);
+        e->offs[i] = offsets[i];
+        e->offs[i].member = e->members[i];
+    }
+    e->n_offs = n;
+    return 0;
+}
+
+/* Takes everything pending into a new in-flight batch. */
+static int take_batch(struct engine *e, const struct store_offset *offsets,
+                      size_t n_offsets, int64_t now_ms)
+{
+    const struct flush_batch *batch;
+
+    if (keep_offsets(e, offsets, n_offsets) < 0 ||
+        pipeline_flush_prepare(e->pipe, now_ms, &batch) < 0) {
+        return -1;
+    }
+    pipeline_flush_done(e->pipe, true); /* the batch stays valid */
+    e->inflight = batch;
+    return 0;
+}
+
+const struct store_offset *engine_flushed_offsets(const struct engine *e,
+                                                  size_t *n)
+{
+    *n = e->n_offs;
+    return e->offs;
+}
+
 int engine_flush(struct engine *e, const struct store_offset *offsets,
                  size_t n_offsets, const char *group, int64_t now_ms)
 {
     const struct flush_batch *batch;
     int64_t mono = tstamp_mono_ms();
     char err[512];
+    int rc;
 
-    if (pipeline_flush_prepare(e->pipe, now_ms, &batch) < 0) {
+    if (e->inflight == NULL &&
+        take_batch(e, offsets, n_offsets, now_ms) < 0) {
         snprintf(err, sizeof(err), "out of memory preparing the flush");
         flush_failed(e, err, mono);
         return -1;
     }
-    if (store_flush(e->store, batch, offsets, n_offsets, group, now_ms,
-                    err, sizeof(err)) < 0) {
-        pipeline_flush_done(e->pipe, false);
+    batch = e->inflight;
+    rc = store_flush(e->store, batch, e->offs, e->n_offs, group, now_ms, err,
+                     sizeof(err));
+    if (rc == STORE_FLUSH_CONFLICT) {
+        log_msg(LOG_ERROR, "store", "%s", err);
+        engine_publish_metrics(e);
+        return ENGINE_FLUSH_CONFLICT;
+    }
+    if (rc < 0) {
         flush_failed(e, err, mono);
         engine_publish_metrics(e);
         return -1;
+    }
+    e->inflight = NULL;
+    if (rc == STORE_FLUSH_APPLIED_BEFORE) {
+        e->applied_before++;
+        log_msg(LOG_WARN, "store",
+                "the previous attempt of this flush had been applied (its "
+                "reply was lost); not applied again");
     }
     if (e->mc != NULL) {
         metrics_catalog_flush(e->mc, (double)(tstamp_mono_ms() - mono) / 1000.0,
                               agg_count(batch->cells));
     }
-    pipeline_flush_done(e->pipe, true);
     report_caps(e);
     if (e->failing) {
         log_msg(LOG_INFO, "store", "flush succeeded again, resuming");

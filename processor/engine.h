@@ -44,12 +44,25 @@ struct store *engine_store(struct engine *e);
  * pending cap was reached), and no retry backoff is running. */
 bool engine_flush_due(const struct engine *e, int64_t mono_ms);
 
+#define ENGINE_MEMBER_MAX 320 /* "topic/partition" */
+#define ENGINE_FLUSH_CONFLICT (-2)
+
 /* Flushes pending state with the offsets it covers (into the keys of
  * consumer group `group`; NULL for replay), then refreshes the
- * clock-driven values. On failure the state stays pending and a backoff
- * starts (logged once per outage). Returns 0 or -1. */
+ * clock-driven values. The pending state and offsets are taken into one
+ * batch that is resent unchanged until Redis confirms it (offsets given
+ * while a batch is in flight are ignored); meanwhile new events pend. On
+ * failure a backoff starts (logged once per outage). Returns 0, -1 (retry
+ * later) or ENGINE_FLUSH_CONFLICT: Redis records other offsets than the
+ * batch starts from (another instance advanced a partition; the batch can
+ * never apply). */
 int engine_flush(struct engine *e, const struct store_offset *offsets,
                  size_t n_offsets, const char *group, int64_t now_ms);
+
+/* The offsets of the last batch engine_flush applied (valid until the next
+ * engine_flush). */
+const struct store_offset *engine_flushed_offsets(const struct engine *e,
+                                                  size_t *n);
 
 /* True while Redis writes are failing (the input should pause when the
  * pending caps are reached). */

@@ -12,6 +12,15 @@
 --   leaving are subtracted, buckets entering - future events that waited for
 --   the clock - are added), then the deltas of buckets inside the span are
 --   added, and the KPI hash is rewritten from the sums.
+-- guard  prefix offkey n {member start next}*n
+--   First command of every flush: the exactly-once check. The flush covers,
+--   for each partition member, the offsets [start, next) (start -1: nothing
+--   recorded yet). It applies only if offkey records start for every member
+--   (reply 'apply'); if it records next for every member this very flush was
+--   applied before - its reply was lost - (reply 'applied'); anything else
+--   means another instance advanced a partition (reply 'conflict ...'). For
+--   the last two, PREFIX:flush:skip makes the apply and live commands of the
+--   same transaction no-ops; live deletes it.
 -- live   prefix clock nlive {tenant channel queue tickets dms calls}*nlive
 --        noldest {tenant channel queue member ms}*noldest
 --        offkey noff {member offset}*noff corrprefix ncorr {member field value}*ncorr
@@ -203,9 +212,31 @@ end
 
 -- Windows ------------------------------------------------------------------
 
+local function first_key(row)
+  return row.rp .. 'first:' .. fmt_int(row.res)
+end
+
+-- The first bucket a row ever had (tp:{T}:first:RES): no bucket before it
+-- exists, so spans are read from there, and a new row reads none.
+local function first_bucket(row)
+  if row.first == nil then
+    row.first = tonumber(redis.call('HGET', first_key(row), row.dim)) or false
+  end
+  return row.first
+end
+
+-- Lowest bucket start of the span (hi - W, hi] that may exist; nil if none.
+local function span_lo(row, w, hi)
+  local first = first_bucket(row)
+  if not first or first > hi then return nil end
+  return math.max(hi - w.ms + row.res, first)
+end
+
 local function sum_span(row, w, hi)
   local st = {}
-  for s = hi - w.ms + row.res, hi, row.res do
+  local lo = span_lo(row, w, hi)
+  if lo == nil then return st end
+  for s = lo, hi, row.res do
     add_into(st, hgetall_num(bucket_key(row, s)), 1)
   end
   return st
@@ -215,7 +246,9 @@ end
 local function recompute_max(row, w, win)
   win.st.wait_max, win.st.ttr_max = nil, nil
   win.dirty.wait_max, win.dirty.ttr_max = true, true
-  for s = win.hi - w.ms + row.res, win.hi, row.res do
+  local lo = span_lo(row, w, win.hi)
+  if lo == nil then return end
+  for s = lo, win.hi, row.res do
     local m = redis.call('HMGET', bucket_key(row, s), 'wait_max', 'ttr_max')
     for i, f in ipairs({ 'wait_max', 'ttr_max' }) do
       local v = tonumber(m[i])
@@ -234,14 +267,15 @@ local function slide(row, w, win, to)
     return
   end
   local lost_max = false
-  for s = win.hi - w.ms + row.res, to - w.ms, row.res do
+  for s = span_lo(row, w, win.hi) or to, to - w.ms, row.res do
     local b = hgetall_num(bucket_key(row, s))
     for f in pairs(MAX_FIELDS) do
       if b[f] and win.st[f] and b[f] >= win.st[f] then lost_max = true end
     end
     win.changed = add_into(win.st, b, -1, win.dirty) or win.changed
   end
-  for s = win.hi + row.res, to, row.res do
+  local first = first_bucket(row)
+  for s = math.max(win.hi + row.res, first or to + row.res), to, row.res do
     win.changed = add_into(win.st, hgetall_num(bucket_key(row, s)), 1, win.dirty) or win.changed
   end
   win.hi = to
@@ -367,7 +401,40 @@ local function new_row(ctx, tenant, dim)
   }
 end
 
+-- Operations of a flush ------------------------------------------------------
+
+local function skip_key(pfx)
+  return pfx .. ':flush:skip'
+end
+
+local function op_guard(a)
+  local offkey, n = a[3], tonumber(a[4])
+  local at_start, at_next, diff = true, true, nil
+  for k = 0, n - 1 do
+    local member, start, nxt = a[5 + 3 * k], tonumber(a[6 + 3 * k]), tonumber(a[7 + 3 * k])
+    local stored = tonumber(redis.call('HGET', offkey, member) or '-1')
+    if stored ~= start then
+      at_start = false
+      diff = diff or (member .. ' recorded ' .. fmt_int(stored) .. ', flush covers ' ..
+                      fmt_int(start) .. '..' .. fmt_int(nxt))
+    end
+    if stored ~= nxt then at_next = false end
+  end
+  if at_start then
+    redis.call('DEL', skip_key(a[2]))
+    return 'apply'
+  end
+  redis.call('SET', skip_key(a[2]), '1')
+  if at_next then return 'applied' end
+  return 'conflict: ' .. diff
+end
+
+local function skipped(pfx)
+  return redis.call('EXISTS', skip_key(pfx)) == 1
+end
+
 local function op_apply(a)
+  if skipped(a[2]) then return 0 end
   local ctx = {
     pfx = a[2], clock = tonumber(a[3]), wall = a[4], res = tonumber(a[5]),
     retention = tonumber(a[6]),
@@ -394,6 +461,10 @@ local function op_apply(a)
         delta[a[i]] = tonumber(a[i + 1]); i = i + 2
       end
       bucket_apply(row, start, delta)
+      if not first_bucket(row) or start < row.first then
+        row.first = start
+        redis.call('HSET', first_key(row), row.dim, fmt_int(start))
+      end
       for k, w in ipairs(windows) do
         local win = wins[k]
         if start > win.hi - w.ms and start <= win.hi then
@@ -408,6 +479,10 @@ end
 
 local function op_live(a)
   local pfx, i = a[2], 4
+  if skipped(pfx) then
+    redis.call('DEL', skip_key(pfx))
+    return 0
+  end
   local n = tonumber(a[i]); i = i + 1
   for _ = 1, n do
     local lk = row_prefix(pfx, a[i]) .. 'live:' .. a[i + 1] .. ':' .. a[i + 2]
@@ -620,6 +695,8 @@ elseif op == 'alert_read' then
   return op_alert_read(ARGV)
 elseif op == 'alert_write' then
   return op_alert_write(ARGV)
+elseif op == 'guard' then
+  return op_guard(ARGV)
 elseif op == 'apply' then
   return op_apply(ARGV)
 elseif op == 'live' then

@@ -396,8 +396,10 @@ int main(int argc, char **argv)
 {
     struct options o = {0};
     struct config cfg;
-    int rc = parse_args(argc, argv, &o);
+    int rc;
 
+    install_signals(); /* a SIGTERM during start-up stops it cleanly too */
+    rc = parse_args(argc, argv, &o);
     if (rc != 0) {
         return rc == 1 ? 0 : rc;
     }
@@ -419,7 +421,6 @@ int main(int argc, char **argv)
         config_release(&cfg);
         return 1;
     }
-    install_signals();
     if (strcmp(o.command, "check") == 0) {
         printf("%s: ok (%zu alert rules)\n", o.config ? o.config : "(defaults)",
                cfg.rules->n);

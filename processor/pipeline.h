@@ -129,8 +129,10 @@ uint64_t pipeline_late_dropped(const struct pipeline *p, int tenant);
 int pipeline_flush_prepare(struct pipeline *p, int64_t now_ms,
                            const struct flush_batch **batch);
 
-/* applied: the batch reached Redis; pending state is cleared. Otherwise the
- * pending state stays and the next batch includes it again. */
+/* applied: the batch is taken (it reached Redis, or the caller keeps
+ * resending it unchanged); pending state is cleared and the batch stays
+ * valid until the next prepare. Otherwise the pending state stays and the
+ * next batch includes it again. */
 void pipeline_flush_done(struct pipeline *p, bool applied);
 
 #endif

@@ -40,6 +40,7 @@ struct store {
     char sha[41];
     struct args a;
     struct store_stats stats;
+    int64_t timeout_ms; /* connect and command timeout in force */
 };
 
 /* ---- URL ---- */
@@ -336,10 +337,25 @@ static int handshake(struct store *s, char *errstr, size_t errstr_size)
     return 0;
 }
 
+static struct timeval timeout_tv(const struct store *s)
+{
+    int64_t ms = s->timeout_ms > 0 ? s->timeout_ms : s->cfg->redis_timeout_ms;
+
+    return (struct timeval){(time_t)(ms / 1000),
+                            (suseconds_t)(ms % 1000) * 1000};
+}
+
+void store_limit_timeout(struct store *s, int64_t ms)
+{
+    s->timeout_ms = ms < s->cfg->redis_timeout_ms ? (ms < 1 ? 1 : ms) : 0;
+    if (s->ctx != NULL) {
+        redisSetTimeout(s->ctx, timeout_tv(s));
+    }
+}
+
 int store_connect(struct store *s, char *errstr, size_t errstr_size)
 {
-    struct timeval tv = {(time_t)(s->cfg->redis_timeout_ms / 1000),
-                         (suseconds_t)(s->cfg->redis_timeout_ms % 1000) * 1000};
+    struct timeval tv = timeout_tv(s);
 
     if (s->ctx != NULL) {
         return 0;
@@ -557,6 +573,51 @@ static int append_live(struct store *s, const struct flush_batch *b,
     return args_send(s, a);
 }
 
+/* guard offkey n {member start next}* (the first command of a flush). */
+static int append_guard(struct store *s, const struct store_offset *offsets,
+                        size_t n_off, const char *group)
+{
+    struct args *a = &s->a;
+    char key[512];
+
+    begin_script(s, a, "guard");
+    if (group == NULL) {
+        n_off = 0;
+        key[0] = '\0';
+    } else {
+        store_offsets_key(s, group, key, sizeof(key));
+    }
+    args_str(a, key);
+    args_i64(a, (int64_t)n_off);
+    for (size_t i = 0; i < n_off; i++) {
+        args_str(a, offsets[i].member);
+        args_i64(a, offsets[i].start);
+        args_i64(a, offsets[i].next);
+    }
+    return args_send(s, a);
+}
+
+/* The guard's verdict, the first reply inside EXEC's. */
+static int guard_verdict(const redisReply *exec, char *errstr,
+                         size_t errstr_size)
+{
+    const redisReply *g = exec->elements > 0 ? exec->element[0] : NULL;
+
+    if (g == NULL || (g->type != REDIS_REPLY_STATUS &&
+                      g->type != REDIS_REPLY_STRING)) {
+        snprintf(errstr, errstr_size, "redis flush: no guard reply");
+        return -1;
+    }
+    if (strcmp(g->str, "apply") == 0) {
+        return 0;
+    }
+    if (strcmp(g->str, "applied") == 0) {
+        return STORE_FLUSH_APPLIED_BEFORE;
+    }
+    snprintf(errstr, errstr_size, "redis flush refused, %s", g->str);
+    return STORE_FLUSH_CONFLICT;
+}
+
 /* Reads the n replies of MULTI, n - 2 queued commands and EXEC. */
 static int read_transaction(struct store *s, size_t n, char *errstr,
                             size_t errstr_size)
@@ -582,6 +643,12 @@ static int read_transaction(struct store *s, size_t n, char *errstr,
                     rc = -1;
                 }
             }
+            if (rc == 0) {
+                rc = guard_verdict(r, errstr, errstr_size);
+            }
+        } else if (i == n - 1 && rc == 0) {
+            snprintf(errstr, errstr_size, "redis flush: transaction aborted");
+            rc = -1;
         }
         freeReplyObject(r);
     }
@@ -601,6 +668,7 @@ int store_flush(struct store *s, const struct flush_batch *batch,
     }
     before = s->stats.commands;
     if (redisAppendCommand(s->ctx, "MULTI") != REDIS_OK ||
+        append_guard(s, offsets, n_offsets, group) < 0 ||
         append_apply(s, batch, wall_ms) < 0 ||
         append_live(s, batch, offsets, n_offsets, group) < 0 ||
         redisAppendCommand(s->ctx, "EXEC") != REDIS_OK) {
@@ -612,15 +680,19 @@ int store_flush(struct store *s, const struct flush_batch *batch,
     s->stats.commands += 2;
     rc = read_transaction(s, (size_t)(s->stats.commands - before), errstr,
                           errstr_size);
-    if (rc < 0) {
+    if (rc == -1) {
         s->stats.errors++;
         if (strstr(errstr, "NOSCRIPT") != NULL) {
             disconnect(s); /* reconnecting loads the script again */
         }
         return -1;
     }
+    if (rc == STORE_FLUSH_CONFLICT) {
+        s->stats.errors++;
+        return rc;
+    }
     s->stats.flushes++;
-    return 0;
+    return rc;
 }
 
 int store_tick(struct store *s, int64_t clock_ms, int64_t wall_ms, bool slide,

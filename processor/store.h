@@ -23,10 +23,18 @@ struct store_url {
 int store_parse_url(const char *url, struct store_url *out, char *errstr,
                     size_t errstr_size);
 
-/* The next offset of one input partition, recorded with the flush. */
+/* The offsets [start, next) of one input partition a flush covers; next is
+ * recorded with it. start is what Redis recorded before (-1: nothing). */
 struct store_offset {
     const char *member; /* "topic/partition", borrowed */
+    int64_t start;
     int64_t next;
+};
+
+/* store_flush results besides 0 (applied) and -1 (not applied, retry). */
+enum {
+    STORE_FLUSH_APPLIED_BEFORE = 1, /* an earlier attempt was applied */
+    STORE_FLUSH_CONFLICT = -2,      /* another writer advanced a partition */
 };
 
 struct store;
@@ -37,14 +45,21 @@ struct store *store_new(const struct config *cfg, char *errstr,
                         size_t errstr_size);
 void store_destroy(struct store *s);
 
+/* Lowers the connect and command timeout to ms while it is below
+ * redis.timeout (a shutdown deadline); a larger ms restores redis.timeout. */
+void store_limit_timeout(struct store *s, int64_t ms);
+
 /* Connects now (and loads the script). Returns 0 or -1 with errstr. */
 int store_connect(struct store *s, char *errstr, size_t errstr_size);
 
 /* Writes batch, the offsets it covers and its correlation-state changes in
  * one MULTI/EXEC, into the keys of consumer group `group` (tp:offsets:GROUP,
  * tp:corr:GROUP:TOPIC/PARTITION). group may be NULL (replay: no offsets, no
- * persisted state). Returns 0 when applied, -1 when not applied (nothing was
- * written; retry later) with errstr. */
+ * persisted state). The transaction applies only if Redis records every
+ * partition's start (exactly once: a retry of a flush whose reply was lost
+ * finds next recorded and applies nothing). Returns 0 when applied,
+ * STORE_FLUSH_APPLIED_BEFORE, -1 when not applied (retry the same batch
+ * later) or STORE_FLUSH_CONFLICT (never applicable), both with errstr. */
 int store_flush(struct store *s, const struct flush_batch *batch,
                 const struct store_offset *offsets, size_t n_offsets,
                 const char *group, int64_t wall_ms, char *errstr,
