@@ -61,6 +61,8 @@ live_min=$(now_ms)
 tpd_stop "$pid"
 live_max=$(now_ms)
 check "SIGTERM: exit status 0 ($TPD_RC)" test "$TPD_RC" -eq 0
+check "a resent flush found its first attempt applied and applied nothing" \
+    grep -q 'previous attempt of this flush had been applied' "$dir/run.err"
 check "every KPI count, sum and live gauge equals the truth: no delta applied twice" \
     truth "$dir/valid.ndjson" "$live_min" "$live_max"
 finish
