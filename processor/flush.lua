@@ -28,7 +28,8 @@
 --   member), the consumer offsets the flush covers, and the changes of the
 --   partitions' open correlations (an empty value deletes the field).
 -- tick   prefix clock wall res retention slide nwin {name ms}*nwin
---   For every tenant and row: refresh oldest_wait_ms from the clock; with
+--   For every row with waits (tp:{T}:waiting): refresh oldest_wait_ms from
+--   the clock (live deletes it when a row's last wait ends); with
 --   slide = 1 (the clock entered a new bucket) slide every window too.
 -- rows   prefix
 --   Every tenant's leaf rows: a flat list {tenant dim}*.
@@ -346,15 +347,51 @@ end
 
 -- Writes a window back and, when its sums changed, its KPI hash. A window
 -- that never held anything is not created.
+-- KPI fields that exist only while their count field is non-zero.
+local KPI_GROUPS = {
+  { counts = { 'wait_n' }, fields = { 'wait_n', 'wait_mean_ms', 'wait_p50_ms', 'wait_p90_ms', 'wait_p99_ms', 'wait_max_ms' } },
+  { counts = { 'answered', 'abandoned' }, fields = { 'answered', 'abandoned', 'abandon_rate' } },
+  { counts = { 'sl_n' }, fields = { 'sl_n', 'sl_met', 'sl_pct' } },
+  { counts = { 'ttr_n' }, fields = { 'ttr_n', 'ttr_mean_ms', 'ttr_p50_ms', 'ttr_p90_ms', 'ttr_max_ms' } },
+  { counts = { 'nps_n' }, fields = { 'nps_n', 'promoters', 'passives', 'detractors', 'nps', 'detractor_rate' } },
+  { counts = { 'csat_n' }, fields = { 'csat_n', 'csat_pct', 'csat_mean' } },
+  { counts = { 'ces_n' }, fields = { 'ces_n', 'ces_mean' } },
+}
+
+-- The KPI fields of groups whose count became 0 in this flush.
+local function vanished_kpi_fields(win)
+  local out = {}
+  for _, g in ipairs(KPI_GROUPS) do
+    local dirty, n = false, 0
+    for _, c in ipairs(g.counts) do
+      dirty = dirty or win.dirty[c]
+      n = n + (win.st[c] or 0)
+    end
+    if dirty and n == 0 then
+      for _, f in ipairs(g.fields) do out[#out + 1] = f end
+    end
+  end
+  return out
+end
+
+-- The window and KPI hashes expire aggregation.retention after the clock
+-- last moved them (refreshed once per bucket, not on every flush).
 local function window_store(row, w, win)
   local wk = window_key(row, w)
   if win.changed then
     window_write(wk, row, win)
-    redis.call('PEXPIRE', wk, row.retention)
     local kk = kpi_key(row, w)
-    redis.call('DEL', kk)
+    if win.full then
+      redis.call('DEL', kk)
+    else
+      local gone = vanished_kpi_fields(win)
+      if #gone > 0 then redis.call('HDEL', kk, unpack(gone)) end
+    end
     redis.call('HSET', kk, unpack(kpi_fields(win.st, row.wall)))
-    redis.call('PEXPIRE', kk, row.retention)
+    if win.moved or win.full then
+      redis.call('PEXPIRE', wk, row.retention)
+      redis.call('PEXPIRE', kk, row.retention)
+    end
   elseif win.moved and redis.call('EXISTS', wk) == 1 then
     redis.call('HSET', wk, '_hi', fmt_int(win.hi))
   end
@@ -495,11 +532,17 @@ local function op_live(a)
   end
   n = tonumber(a[i]); i = i + 1
   for _ = 1, n do
-    local ok = row_prefix(pfx, a[i]) .. 'oldest:' .. a[i + 1] .. ':' .. a[i + 2]
+    local rp, dim = row_prefix(pfx, a[i]), a[i + 1] .. ':' .. a[i + 2]
+    local ok = rp .. 'oldest:' .. dim
     if tonumber(a[i + 4]) < 0 then
       redis.call('ZREM', ok, a[i + 3])
+      if redis.call('EXISTS', ok) == 0 then
+        redis.call('SREM', rp .. 'waiting', dim)
+        redis.call('HDEL', rp .. 'live:' .. dim, 'oldest_wait_ms')
+      end
     else
       redis.call('ZADD', ok, a[i + 4], a[i + 3])
+      redis.call('SADD', rp .. 'waiting', dim)
     end
     i = i + 5
   end
@@ -563,15 +606,18 @@ local function op_tick(a)
   local windows = read_windows(a, 8)
   local n = 0
   for _, tenant in ipairs(redis.call('SMEMBERS', ctx.pfx .. ':tenants')) do
-    for _, dim in ipairs(tenant_rows(ctx.pfx, tenant)) do
-      local row = new_row(ctx, tenant, dim)
-      refresh_oldest(row, ctx.clock)
-      if do_slide then
+    local rp = row_prefix(ctx.pfx, tenant)
+    for _, dim in ipairs(redis.call('SMEMBERS', rp .. 'waiting')) do
+      refresh_oldest(new_row(ctx, tenant, dim), ctx.clock)
+      n = n + 1
+    end
+    if do_slide then
+      for _, dim in ipairs(tenant_rows(ctx.pfx, tenant)) do
+        local row = new_row(ctx, tenant, dim)
         for _, w in ipairs(windows) do
           window_store(row, w, window_load(row, w))
         end
       end
-      n = n + 1
     end
   end
   return n
