@@ -41,6 +41,7 @@
  */
 
 #define POLL_MS 100
+#define BATCH_MAX 2000 /* messages handled between two housekeeping rounds */
 #define MEMBER_MAX 300
 
 struct part_state {
@@ -780,21 +781,24 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
         rd_kafka_message_t *m;
         int64_t mono;
         loop_mono = tstamp_mono_ms(); /* a stop signal comes after this */
+        /* Messages already fetched are taken in a run of up to BATCH_MAX;
+         * the housekeeping below is done once per run. */
         m = rd_kafka_consumer_poll(c->rk, POLL_MS);
+        for (int n = 1; m != NULL; n++) {
+            if (rc == 0 && c->fatal[0] == '\0') {
+                rc = handle(c, m);
+            }
+            rd_kafka_message_destroy(m);
+            m = n < BATCH_MAX && rc == 0 ? rd_kafka_consumer_poll(c->rk, 0)
+                                         : NULL;
+        }
         if (c->fatal[0] != '\0') {
             if (c->http != NULL) {
                 httpd_set_ready(c->http, false, c->fatal);
             }
             log_msg(LOG_ERROR, "consumer", "%s; exiting", c->fatal);
-            if (m != NULL) {
-                rd_kafka_message_destroy(m);
-            }
             rc = -1;
             break;
-        }
-        if (m != NULL) {
-            rc = handle(c, m);
-            rd_kafka_message_destroy(m);
         }
         rd_kafka_poll(c->dlq, 0);
         mono = tstamp_mono_ms();
