@@ -127,10 +127,17 @@ static rd_kafka_conf_t *make_conf(const struct config *cfg, bool consumer,
             return NULL;
         }
     }
+    /* queued.min.messages: librdkafka's default (100,000 over all
+     * partitions) makes the fetcher back off a whole second whenever the
+     * prefetched queue passes it, which starves a consumer doing real work;
+     * the prefetch stays bounded by queued.max.messages.kbytes. */
     if (consumer &&
         ((config_kafka(cfg, "partition.assignment.strategy") == NULL &&
           conf_set(conf, "partition.assignment.strategy", "cooperative-sticky",
                    errstr, errstr_size) < 0) ||
+         (config_kafka(cfg, "queued.min.messages") == NULL &&
+          conf_set(conf, "queued.min.messages", "1000000", errstr,
+                   errstr_size) < 0) ||
          conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) <
              0 ||
          conf_set(conf, "enable.auto.offset.store", "false", errstr,

@@ -96,11 +96,11 @@ int dims_tenant(struct dims *d, const char *name)
 
 static uint64_t row_key(int tenant, const char *channel, const char *queue)
 {
-    char buf[2 * EVENT_DIM_MAX + 16];
-    size_t n = (size_t)snprintf(buf, sizeof(buf), "%d\n%s\n%s", tenant,
-                                channel, queue);
+    size_t nc = strlen(channel);
+    uint64_t h = hash64(channel, nc,
+                        0x726f77 ^ ((uint64_t)(uint32_t)tenant << 32) ^ nc);
 
-    return hash64(buf, n, 0x726f77);
+    return hash64(queue, strlen(queue), h);
 }
 
 /* Finds or adds a row (leaf or roll-up) without the cap. */

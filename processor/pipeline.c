@@ -280,12 +280,20 @@ static int live_change(struct pipeline *p, const struct corr_rec *r, int sign)
 
 /* ---- correlation ---- */
 
+/* The first change of a record since the last flush says whether Redis
+ * holds it: a record opened since then (CH_NEW) and closed again before the
+ * next flush is never written at all. */
+enum { CH_NEW = 0, CH_PERSISTED = 1 };
+
 /* Notes a record change for the persisted state. Out of memory here would
  * lose the change, so it is reported as an error to the caller. */
 static int mark_changed(struct pipeline *p, struct partition *part,
-                        uint64_t key)
+                        uint64_t key, uint32_t first)
 {
-    return p->persist ? u64map_put(&part->changed, key, 1) : 0;
+    if (!p->persist || u64map_get(&part->changed, key) != NULL) {
+        return 0;
+    }
+    return u64map_put(&part->changed, key, first);
 }
 
 static uint64_t rec_key(const struct pipeline *p, enum corr_kind kind,
@@ -314,7 +322,7 @@ static void close_rec(struct pipeline *p, struct partition *part,
     /* Cannot fail for a key that is usually already marked; if it does the
      * close still happens and the persisted record is rewritten by the
      * restore-time eviction. */
-    (void)mark_changed(p, part, r->key);
+    (void)mark_changed(p, part, r->key, CH_PERSISTED);
     corr_close(part->corr, r);
     p->stats.open_correlations--;
 }
@@ -372,7 +380,8 @@ static int open_rec(struct pipeline *p, struct partition *part,
     r->dim = (uint32_t)dim;
     r->kind = (uint8_t)kind;
     r->waiting = waiting;
-    if (live_change(p, r, +1) < 0 || mark_changed(p, part, key) < 0) {
+    if (live_change(p, r, +1) < 0 ||
+        mark_changed(p, part, key, CH_NEW) < 0) {
         corr_close(part->corr, r);
         return -1;
     }
@@ -478,7 +487,7 @@ static int ticket_reply(struct pipeline *p, struct partition *part,
     }
     r->waiting = 0;
     part->oldest_dirty = true;
-    if (mark_changed(p, part, r->key) < 0) {
+    if (mark_changed(p, part, r->key, CH_PERSISTED) < 0) {
         return -1;
     }
     return record_wait(c, wait_of(ev, r), target_ms);
@@ -932,12 +941,16 @@ static ssize_t append_value(struct pipeline *p, const struct corr_rec *r)
     return (ssize_t)off;
 }
 
-static int corr_emit(struct pipeline *p, struct partition *part, uint64_t key)
+static int corr_emit(struct pipeline *p, struct partition *part, uint64_t key,
+                     uint32_t first)
 {
     const struct corr_rec *r = corr_find(part->corr, key);
     struct corr_update *u;
     ssize_t off = -1;
 
+    if (r == NULL && first == CH_NEW) {
+        return 0; /* opened and closed between two flushes */
+    }
     if (r != NULL && (off = append_value(p, r)) < 0) {
         return -1;
     }
@@ -960,7 +973,8 @@ static int build_corr(struct pipeline *p)
     for (size_t i = 0; i < p->n_parts; i++) {
         const struct u64map *ch = &p->parts[i]->changed;
         for (size_t k = 0; k < ch->cap; k++) {
-            if (ch->keys[k] != 0 && corr_emit(p, p->parts[i], ch->keys[k]) < 0) {
+            if (ch->keys[k] != 0 &&
+                corr_emit(p, p->parts[i], ch->keys[k], ch->vals[k]) < 0) {
                 return -1;
             }
         }

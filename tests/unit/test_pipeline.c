@@ -854,6 +854,33 @@ static void test_live_plus_one_at_start_row_minus_one_on_close(void **state)
     flush_done(fx, true);
 }
 
+/* Persisted correlation state: a record opened and closed between two
+ * flushes is never written; one written before is deleted when it closes. */
+static void test_persist_writes_only_what_outlives_a_batch(void **state)
+{
+    struct fx *fx = *state;
+    const struct flush_batch *b;
+    uint64_t t1;
+
+    fx_start(fx, false);
+    pipeline_set_persist(fx->p, true);
+    accept(fx, &(struct msg){"ticket.opened", "t1", 0, "email", "a", NULL});
+    accept(fx, &(struct msg){"ticket.opened", "t2", 1000, "email", "a", NULL});
+    accept(fx, &(struct msg){"ticket.closed", "t2", 2000, "email", "a", NULL});
+    b = flush(fx, NOW);
+    assert_int_equal(b->n_corr, 1); /* t1 only */
+    assert_non_null(b->corr[0].value);
+    t1 = b->corr[0].key;
+    flush_done(fx, true);
+
+    accept(fx, &(struct msg){"ticket.closed", "t1", 3000, "email", "a", NULL});
+    b = flush(fx, NOW);
+    assert_int_equal(b->n_corr, 1);
+    assert_true(b->corr[0].key == t1);
+    assert_null(b->corr[0].value); /* deleted */
+    flush_done(fx, true);
+}
+
 static void test_live_every_close_lowers_the_gauge(void **state)
 {
     struct fx *fx = *state;
@@ -1601,6 +1628,7 @@ int main(void)
         T(test_late_in_replay_is_measured_from_the_event_clock),
         T(test_tenant_limit_rejects_further_tenants),
         T(test_dims_beyond_cap_fold_into_other),
+        T(test_persist_writes_only_what_outlives_a_batch),
         T(test_open_correlation_cap_evicts_oldest_first),
         T(test_open_correlation_cap_counts_every_kind),
         T(test_open_correlation_cap_evicts_oldest_across_partitions),
