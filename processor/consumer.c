@@ -246,7 +246,23 @@ static void commit_kafka(struct consumer *c)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static int flush(struct consumer *c)
+/* After a flush's outcome: note the applied offsets, or stop on conflict. */
+static void flush_end(struct consumer *c, int rc)
+{
+    if (rc == 0) {
+        commit_kafka(c);
+    } else if (rc == ENGINE_FLUSH_CONFLICT) {
+        snprintf(c->fatal, sizeof(c->fatal),
+                 "another instance advanced a partition of this instance's "
+                 "unwritten state (it lost the partition while Redis was "
+                 "unreachable); that state is dropped and a restart resumes "
+                 "from the offsets Redis records");
+    }
+}
+
+/* Sends what is pending (or resends the batch being retried) with the
+ * offsets it covers. Returns 0, -1 or ENGINE_FLUSH_PENDING. */
+static int flush_begin(struct consumer *c)
 {
     struct store_offset *offs = NULL;
     size_t n = 0;
@@ -265,16 +281,34 @@ static int flush(struct consumer *c)
             offs[n++].next = c->parts[i].next_offset;
         }
     }
-    rc = engine_flush(c->engine, offs, n, c->group, tstamp_now_ms());
+    rc = engine_flush_start(c->engine, offs, n, c->group, tstamp_now_ms());
     free(offs);
-    if (rc == 0) {
-        commit_kafka(c);
-    } else if (rc == ENGINE_FLUSH_CONFLICT) {
-        snprintf(c->fatal, sizeof(c->fatal),
-                 "another instance advanced a partition of this instance's "
-                 "unwritten state (it lost the partition while Redis was "
-                 "unreachable); that state is dropped and a restart resumes "
-                 "from the offsets Redis records");
+    return rc;
+}
+
+/* Waits for the flush in flight, if any. Returns 0 or its failure. */
+static int settle(struct consumer *c)
+{
+    int rc = engine_flush_poll(c->engine, -1);
+
+    if (rc == ENGINE_FLUSH_IDLE) {
+        return 0;
+    }
+    flush_end(c, rc);
+    return rc;
+}
+
+/* Flushes everything consumed so far and waits for it (revoke, shutdown).
+ * A batch being retried goes first, then what pended meanwhile. */
+static int flush(struct consumer *c)
+{
+    int rc = settle(c);
+
+    for (int round = 0; round < 2 && rc != ENGINE_FLUSH_CONFLICT; round++) {
+        bool retry = engine_flush_retrying(c->engine);
+        if ((rc = flush_begin(c)) < 0 || (rc = settle(c)) != 0 || !retry) {
+            break;
+        }
     }
     return rc;
 }
@@ -809,8 +843,18 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
         }
         rd_kafka_poll(c->dlq, 0);
         mono = tstamp_mono_ms();
-        if (engine_flush_due(c->engine, mono)) {
-            flush(c);
+        if (engine_flush_busy(c->engine)) {
+            /* At the pending cap, wait for Redis rather than take more. */
+            int frc = engine_flush_poll(
+                c->engine, pipeline_flush_due(engine_pipeline(c->engine),
+                                              tstamp_now_ms())
+                               ? -1
+                               : 0);
+            if (frc != ENGINE_FLUSH_PENDING && frc != ENGINE_FLUSH_IDLE) {
+                flush_end(c, frc);
+            }
+        } else if (engine_flush_due(c->engine, mono)) {
+            flush_begin(c);
         }
         apply_backpressure(c);
         report_health(c);
@@ -837,7 +881,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
             rc = -1;
             break;
         }
-        store_limit_timeout(engine_store(c->engine), left);
+        engine_limit_timeout(c->engine, left);
         if (flush(c) == 0) {
             break;
         }

@@ -47,12 +47,8 @@ void dedupe_destroy(struct dedupe *d)
 
 static void pop_head(struct dedupe *d)
 {
-    struct entry *e = &d->ring[d->head];
-    uint32_t *pos = u64map_get(&d->index, e->key);
-
-    if (pos != NULL && *pos == d->head) {
-        u64map_del(&d->index, e->key);
-    }
+    /* A key is in the ring once (a repeat is found, not added). */
+    u64map_del(&d->index, d->ring[d->head].key);
     d->head = (d->head + 1) % d->cap;
     d->len--;
 }
@@ -90,7 +86,7 @@ int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms)
         return -1;
     }
     slot = (d->head + d->len) % d->cap;
-    if (u64map_put(&d->index, key, (uint32_t)slot) < 0) {
+    if (u64map_put_new(&d->index, key, (uint32_t)slot) < 0) {
         return -1;
     }
     d->ring[slot].key = key;

@@ -36,6 +36,8 @@ struct engine {
     char (*members)[ENGINE_MEMBER_MAX];
     size_t n_offs, cap_offs;
     uint64_t applied_before; /* retries that found their flush applied */
+    struct store *fstore;    /* a connection of its own for the flushes */
+    int64_t sent_mono;       /* when the flush in flight was sent */
 };
 
 struct engine *engine_new(const struct config *cfg, bool event_clock,
@@ -50,7 +52,8 @@ struct engine *engine_new(const struct config *cfg, bool event_clock,
     e->cfg = cfg;
     e->pipe = pipeline_new(cfg, event_clock, errstr, errstr_size);
     e->store = e->pipe ? store_new(cfg, errstr, errstr_size) : NULL;
-    if (e->store == NULL) {
+    e->fstore = e->store ? store_new(cfg, errstr, errstr_size) : NULL;
+    if (e->fstore == NULL) {
         engine_destroy(e);
         return NULL;
     }
@@ -67,6 +70,7 @@ void engine_destroy(struct engine *e)
     }
     pipeline_destroy(e->pipe);
     store_destroy(e->store);
+    store_destroy(e->fstore);
     free(e->offs);
     free(e->members);
     free(e);
@@ -99,13 +103,28 @@ struct metrics_catalog *engine_metrics(struct engine *e)
     return e->mc;
 }
 
+/* The counters of both connections. */
+static struct store_stats both_stats(const struct engine *e)
+{
+    struct store_stats st = *store_stats(e->store);
+    const struct store_stats *fs = store_stats(e->fstore);
+
+    st.commands += fs->commands;
+    st.errors += fs->errors;
+    st.connects += fs->connects;
+    st.flushes += fs->flushes;
+    return st;
+}
+
 void engine_publish_metrics(struct engine *e)
 {
+    struct store_stats st = both_stats(e);
+
     if (e->mc == NULL) {
         return;
     }
     metrics_catalog_pipeline(e->mc, pipeline_stats(e->pipe));
-    metrics_catalog_store(e->mc, store_stats(e->store));
+    metrics_catalog_store(e->mc, &st);
     metrics_catalog_set(e->mc, MC_PENDING_CELLS,
                         (double)(pipeline_pending_cells(e->pipe) +
                                  (e->inflight ? agg_count(e->inflight->cells)
@@ -126,6 +145,9 @@ struct store *engine_store(struct engine *e)
 
 bool engine_flush_due(const struct engine *e, int64_t mono_ms)
 {
+    if (store_flush_open(e->fstore)) {
+        return false;
+    }
     if (e->retry_at_mono != 0) {
         return mono_ms >= e->retry_at_mono;
     }
@@ -241,30 +263,55 @@ const struct store_offset *engine_flushed_offsets(const struct engine *e,
     return e->offs;
 }
 
-int engine_flush(struct engine *e, const struct store_offset *offsets,
-                 size_t n_offsets, const char *group, int64_t now_ms)
+int engine_flush_start(struct engine *e, const struct store_offset *offsets,
+                       size_t n_offsets, const char *group, int64_t now_ms)
 {
-    const struct flush_batch *batch;
     int64_t mono = tstamp_mono_ms();
     char err[512];
-    int rc;
 
+    if (store_flush_open(e->fstore)) {
+        return ENGINE_FLUSH_PENDING;
+    }
     if (e->inflight == NULL &&
         take_batch(e, offsets, n_offsets, now_ms) < 0) {
         snprintf(err, sizeof(err), "out of memory preparing the flush");
         flush_failed(e, err, mono);
         return -1;
     }
-    batch = e->inflight;
-    rc = store_flush(e->store, batch, e->offs, e->n_offs, group, now_ms, err,
-                     sizeof(err));
+    e->sent_mono = mono;
+    if (store_flush_send(e->fstore, e->inflight, e->offs, e->n_offs, group,
+                         now_ms, err, sizeof(err)) < 0) {
+        flush_failed(e, err, mono);
+        engine_publish_metrics(e);
+        return -1;
+    }
+    return 0;
+}
+
+bool engine_flush_busy(const struct engine *e)
+{
+    return store_flush_open(e->fstore);
+}
+
+bool engine_flush_retrying(const struct engine *e)
+{
+    return e->inflight != NULL && !store_flush_open(e->fstore);
+}
+
+/* What follows a flush's outcome: backoff, or the clock-driven values. */
+static int flush_finished(struct engine *e, int rc, const char *err)
+{
+    const struct flush_batch *batch = e->inflight;
+    int64_t mono = e->sent_mono;
+    char aerr[512];
+
     if (rc == STORE_FLUSH_CONFLICT) {
         log_msg(LOG_ERROR, "store", "%s", err);
         engine_publish_metrics(e);
         return ENGINE_FLUSH_CONFLICT;
     }
     if (rc < 0) {
-        flush_failed(e, err, mono);
+        flush_failed(e, err, tstamp_mono_ms());
         engine_publish_metrics(e);
         return -1;
     }
@@ -290,12 +337,46 @@ int engine_flush(struct engine *e, const struct store_offset *offsets,
     e->flushed_bucket = batch->clock_ms - batch->clock_ms % e->cfg->bucket_ms;
     tick(e, batch->clock_ms, tstamp_now_ms());
     if (e->alerting != NULL &&
-        alerting_evaluate(e->alerting, batch->clock_ms, err, sizeof(err)) < 0) {
+        alerting_evaluate(e->alerting, batch->clock_ms, aerr, sizeof(aerr)) <
+            0) {
         log_limited(&e->alert_limit, LOG_WARN, "alerts",
-                    "evaluation failed: %s", err);
+                    "evaluation failed: %s", aerr);
     }
     engine_publish_metrics(e);
     return 0;
+}
+
+int engine_flush_poll(struct engine *e, int wait_ms)
+{
+    char err[512];
+    int rc;
+
+    if (!store_flush_open(e->fstore)) {
+        return ENGINE_FLUSH_IDLE;
+    }
+    rc = store_flush_poll(e->fstore, wait_ms, err, sizeof(err));
+    if (rc == STORE_FLUSH_PENDING) {
+        return ENGINE_FLUSH_PENDING;
+    }
+    return flush_finished(e, rc, err);
+}
+
+int engine_flush(struct engine *e, const struct store_offset *offsets,
+                 size_t n_offsets, const char *group, int64_t now_ms)
+{
+    int rc = engine_flush_poll(e, -1);
+
+    if (rc != ENGINE_FLUSH_IDLE && rc != 0) {
+        return rc;
+    }
+    rc = engine_flush_start(e, offsets, n_offsets, group, now_ms);
+    return rc < 0 ? rc : engine_flush_poll(e, -1);
+}
+
+void engine_limit_timeout(struct engine *e, int64_t ms)
+{
+    store_limit_timeout(e->store, ms);
+    store_limit_timeout(e->fstore, ms);
 }
 
 static void write_by_type(FILE *out, const char *label, const uint64_t *v)
@@ -371,7 +452,8 @@ void engine_write_summary(const struct engine *e, FILE *out, const char *title)
 void engine_log_stats(const struct engine *e)
 {
     const struct pipeline_stats *st = pipeline_stats(e->pipe);
-    const struct store_stats *ss = store_stats(e->store);
+    struct store_stats both = both_stats(e);
+    const struct store_stats *ss = &both;
     uint64_t acc = 0, rej = 0, orph = 0;
 
     for (int i = 0; i < EV_TYPE_COUNT; i++) {

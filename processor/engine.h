@@ -59,6 +59,26 @@ bool engine_flush_due(const struct engine *e, int64_t mono_ms);
 int engine_flush(struct engine *e, const struct store_offset *offsets,
                  size_t n_offsets, const char *group, int64_t now_ms);
 
+/* engine_flush in two halves, so consumption goes on while Redis applies a
+ * flush (on a connection of its own): start takes a batch (or the one being
+ * retried) and sends it: 0, -1 (backoff) or ENGINE_FLUSH_PENDING (one is in
+ * flight already). poll waits up to wait_ms (-1: until done) for the one in
+ * flight: ENGINE_FLUSH_IDLE (none), ENGINE_FLUSH_PENDING, or what
+ * engine_flush returns. Every completion must be seen (poll) before the
+ * next start: the caller notes the applied offsets in between. */
+#define ENGINE_FLUSH_PENDING 2
+#define ENGINE_FLUSH_IDLE 3
+int engine_flush_start(struct engine *e, const struct store_offset *offsets,
+                       size_t n_offsets, const char *group, int64_t now_ms);
+int engine_flush_poll(struct engine *e, int wait_ms);
+bool engine_flush_busy(const struct engine *e);
+/* A batch failed and waits to be resent. */
+bool engine_flush_retrying(const struct engine *e);
+
+/* Lowers the Redis timeouts to ms (a shutdown deadline); see
+ * store_limit_timeout. */
+void engine_limit_timeout(struct engine *e, int64_t ms);
+
 /* The offsets of the last batch engine_flush applied (valid until the next
  * engine_flush). */
 const struct store_offset *engine_flushed_offsets(const struct engine *e,

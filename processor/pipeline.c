@@ -973,8 +973,9 @@ static int build_corr(struct pipeline *p)
     for (size_t i = 0; i < p->n_parts; i++) {
         const struct u64map *ch = &p->parts[i]->changed;
         for (size_t k = 0; k < ch->cap; k++) {
-            if (ch->keys[k] != 0 &&
-                corr_emit(p, p->parts[i], ch->keys[k], ch->vals[k]) < 0) {
+            if (ch->slots[k].key != 0 &&
+                corr_emit(p, p->parts[i], ch->slots[k].key,
+                          ch->slots[k].val) < 0) {
                 return -1;
             }
         }

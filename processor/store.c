@@ -3,10 +3,12 @@
 #include "store.h"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sketch.h"
 
@@ -41,6 +43,13 @@ struct store {
     struct args a;
     struct store_stats stats;
     int64_t timeout_ms; /* connect and command timeout in force */
+    struct store_tx {   /* the flush transaction in flight */
+        bool open;
+        size_t expect, got; /* replies */
+        int rc;
+        char err[512];
+        int64_t deadline_mono;
+    } tx;
 };
 
 /* ---- URL ---- */
@@ -268,6 +277,7 @@ struct store *store_new(const struct config *cfg, char *errstr,
 
 static void disconnect(struct store *s)
 {
+    s->tx.open = false; /* a transaction in flight is lost with it */
     if (s->ctx != NULL) {
         redisFree(s->ctx);
         s->ctx = NULL;
@@ -618,50 +628,59 @@ static int guard_verdict(const redisReply *exec, char *errstr,
     return STORE_FLUSH_CONFLICT;
 }
 
-/* Reads the n replies of MULTI, n - 2 queued commands and EXEC. */
-static int read_transaction(struct store *s, size_t n, char *errstr,
-                            size_t errstr_size)
+/* Takes reply i of the n of a transaction (MULTI, n - 2 queued commands,
+ * EXEC) into the transaction's result. */
+static void take_reply(struct store *s, redisReply *r, size_t i, size_t n)
 {
-    int rc = 0;
+    struct store_tx *t = &s->tx;
 
-    for (size_t i = 0; i < n; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
-            snprintf(errstr, errstr_size, "redis %s:%d: flush: %s",
-                     s->url.host, s->url.port, s->ctx->errstr);
-            disconnect(s);
-            return -1;
-        }
-        if (r->type == REDIS_REPLY_ERROR && rc == 0) {
-            snprintf(errstr, errstr_size, "redis flush: %s", r->str);
-            rc = -1;
-        } else if (i == n - 1 && r->type == REDIS_REPLY_ARRAY) {
-            for (size_t k = 0; k < r->elements && rc == 0; k++) {
-                if (r->element[k]->type == REDIS_REPLY_ERROR) {
-                    snprintf(errstr, errstr_size, "redis flush script: %s",
-                             r->element[k]->str);
-                    rc = -1;
-                }
+    if (r->type == REDIS_REPLY_ERROR && t->rc == 0) {
+        snprintf(t->err, sizeof(t->err), "redis flush: %s", r->str);
+        t->rc = -1;
+    } else if (i == n - 1 && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t k = 0; k < r->elements && t->rc == 0; k++) {
+            if (r->element[k]->type == REDIS_REPLY_ERROR) {
+                snprintf(t->err, sizeof(t->err), "redis flush script: %s",
+                         r->element[k]->str);
+                t->rc = -1;
             }
-            if (rc == 0) {
-                rc = guard_verdict(r, errstr, errstr_size);
-            }
-        } else if (i == n - 1 && rc == 0) {
-            snprintf(errstr, errstr_size, "redis flush: transaction aborted");
-            rc = -1;
         }
-        freeReplyObject(r);
+        if (t->rc == 0) {
+            t->rc = guard_verdict(r, t->err, sizeof(t->err));
+        }
+    } else if (i == n - 1 && t->rc == 0) {
+        snprintf(t->err, sizeof(t->err), "redis flush: transaction aborted");
+        t->rc = -1;
     }
-    return rc;
+    freeReplyObject(r);
 }
 
-int store_flush(struct store *s, const struct flush_batch *batch,
-                const struct store_offset *offsets, size_t n_offsets,
-                const char *group, int64_t wall_ms, char *errstr,
-                size_t errstr_size)
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int tx_fail(struct store *s, char *errstr, size_t errstr_size,
+                   const char *what)
+{
+    snprintf(errstr, errstr_size, "redis %s:%d: flush: %s", s->url.host,
+             s->url.port, what);
+    s->tx.open = false;
+    disconnect(s);
+    s->stats.errors++;
+    return -1;
+}
+
+int store_flush_send(struct store *s, const struct flush_batch *batch,
+                     const struct store_offset *offsets, size_t n_offsets,
+                     const char *group, int64_t wall_ms, char *errstr,
+                     size_t errstr_size)
 {
     uint64_t before;
-    int rc;
+    int done = 0;
 
     if (store_connect(s, errstr, errstr_size) < 0) {
         return -1;
@@ -678,21 +697,101 @@ int store_flush(struct store *s, const struct flush_batch *batch,
         return -1;
     }
     s->stats.commands += 2;
-    rc = read_transaction(s, (size_t)(s->stats.commands - before), errstr,
-                          errstr_size);
-    if (rc == -1) {
+    s->tx = (struct store_tx){
+        .open = true,
+        .expect = (size_t)(s->stats.commands - before),
+        .deadline_mono = mono_ms() + (s->timeout_ms > 0
+                                          ? s->timeout_ms
+                                          : s->cfg->redis_timeout_ms),
+    };
+    while (!done) {
+        if (redisBufferWrite(s->ctx, &done) != REDIS_OK) {
+            return tx_fail(s, errstr, errstr_size, s->ctx->errstr);
+        }
+    }
+    return 0;
+}
+
+bool store_flush_open(const struct store *s)
+{
+    return s->tx.open;
+}
+
+int store_flush_poll(struct store *s, int wait_ms, char *errstr,
+                     size_t errstr_size)
+{
+    struct store_tx *t = &s->tx;
+
+    if (!t->open) {
+        snprintf(errstr, errstr_size, "no flush in flight");
+        return -1;
+    }
+    for (;;) {
+        int64_t left;
+        struct pollfd pfd = {.fd = s->ctx->fd, .events = POLLIN};
+        while (t->got < t->expect) {
+            void *r = NULL;
+            if (redisGetReplyFromReader(s->ctx, &r) != REDIS_OK) {
+                return tx_fail(s, errstr, errstr_size, s->ctx->errstr);
+            }
+            if (r == NULL) {
+                break;
+            }
+            take_reply(s, r, t->got++, t->expect);
+        }
+        if (t->got == t->expect) {
+            break;
+        }
+        left = t->deadline_mono - mono_ms();
+        if (left <= 0) {
+            return tx_fail(s, errstr, errstr_size, "no reply within "
+                                                   "redis.timeout");
+        }
+        if (wait_ms >= 0 && left > wait_ms) {
+            left = wait_ms;
+        }
+        int ready = poll(&pfd, 1, (int)left);
+        if (ready < 0) {
+            continue; /* a signal; the deadline is checked above */
+        }
+        if (ready == 0) {
+            if (wait_ms >= 0) {
+                return STORE_FLUSH_PENDING;
+            }
+            continue;
+        }
+        if (redisBufferRead(s->ctx) != REDIS_OK) {
+            return tx_fail(s, errstr, errstr_size, s->ctx->errstr);
+        }
+    }
+    t->open = false;
+    if (t->rc == -1) {
+        snprintf(errstr, errstr_size, "%s", t->err);
         s->stats.errors++;
-        if (strstr(errstr, "NOSCRIPT") != NULL) {
+        if (strstr(t->err, "NOSCRIPT") != NULL) {
             disconnect(s); /* reconnecting loads the script again */
         }
         return -1;
     }
-    if (rc == STORE_FLUSH_CONFLICT) {
+    if (t->rc == STORE_FLUSH_CONFLICT) {
+        snprintf(errstr, errstr_size, "%s", t->err);
         s->stats.errors++;
-        return rc;
+        return t->rc;
     }
     s->stats.flushes++;
-    return rc;
+    return t->rc;
+}
+
+int store_flush(struct store *s, const struct flush_batch *batch,
+                const struct store_offset *offsets, size_t n_offsets,
+                const char *group, int64_t wall_ms, char *errstr,
+                size_t errstr_size)
+{
+    if (store_flush_send(s, batch, offsets, n_offsets, group, wall_ms, errstr,
+                         errstr_size) < 0) {
+        return -1;
+    }
+    return store_flush_poll(s, -1, errstr, errstr_size);
 }
 
 int store_tick(struct store *s, int64_t clock_ms, int64_t wall_ms, bool slide,

@@ -34,6 +34,7 @@ struct store_offset {
 /* store_flush results besides 0 (applied) and -1 (not applied, retry). */
 enum {
     STORE_FLUSH_APPLIED_BEFORE = 1, /* an earlier attempt was applied */
+    STORE_FLUSH_PENDING = 2,        /* store_flush_poll: no reply yet */
     STORE_FLUSH_CONFLICT = -2,      /* another writer advanced a partition */
 };
 
@@ -64,6 +65,19 @@ int store_flush(struct store *s, const struct flush_batch *batch,
                 const struct store_offset *offsets, size_t n_offsets,
                 const char *group, int64_t wall_ms, char *errstr,
                 size_t errstr_size);
+
+/* store_flush in two halves, so the caller works while Redis applies the
+ * flush: send writes the whole transaction (0 or -1 with errstr); poll
+ * collects its replies, waiting up to wait_ms (-1: until done or
+ * redis.timeout from the send), and returns what store_flush returns or
+ * STORE_FLUSH_PENDING. No other command may use the store meanwhile. */
+int store_flush_send(struct store *s, const struct flush_batch *batch,
+                     const struct store_offset *offsets, size_t n_offsets,
+                     const char *group, int64_t wall_ms, char *errstr,
+                     size_t errstr_size);
+int store_flush_poll(struct store *s, int wait_ms, char *errstr,
+                     size_t errstr_size);
+bool store_flush_open(const struct store *s); /* sent, not yet answered */
 
 /* Calls fn(key, value, arg) for every persisted correlation record of one
  * partition ("topic/partition") of group. Returns 0, or -1 with errstr

@@ -46,15 +46,14 @@ void u64map_init(struct u64map *m)
 
 void u64map_release(struct u64map *m)
 {
-    free(m->keys);
-    free(m->vals);
+    free(m->slots);
     u64map_init(m);
 }
 
 void u64map_clear(struct u64map *m)
 {
-    if (m->keys != NULL) {
-        memset(m->keys, 0, m->cap * sizeof(*m->keys));
+    if (m->slots != NULL && m->count > 0) {
+        memset(m->slots, 0, m->cap * sizeof(*m->slots));
     }
     m->count = 0;
 }
@@ -70,10 +69,10 @@ uint32_t *u64map_get(const struct u64map *m, uint64_t key)
         return NULL;
     }
     for (size_t i = slot_of(m, key);; i = (i + 1) & (m->cap - 1)) {
-        if (m->keys[i] == key) {
-            return &m->vals[i];
+        if (m->slots[i].key == key) {
+            return &m->slots[i].val;
         }
-        if (m->keys[i] == 0) {
+        if (m->slots[i].key == 0) {
             return NULL;
         }
     }
@@ -83,11 +82,11 @@ static void insert_fresh(struct u64map *m, uint64_t key, uint32_t val)
 {
     size_t i = slot_of(m, key);
 
-    while (m->keys[i] != 0) {
+    while (m->slots[i].key != 0) {
         i = (i + 1) & (m->cap - 1);
     }
-    m->keys[i] = key;
-    m->vals[i] = val;
+    m->slots[i].key = key;
+    m->slots[i].val = val;
     m->count++;
 }
 
@@ -96,23 +95,19 @@ static int grow(struct u64map *m)
     struct u64map old = *m;
     size_t cap = m->cap ? m->cap * 2 : MIN_CAP;
 
-    m->keys = calloc(cap, sizeof(*m->keys));
-    m->vals = malloc(cap * sizeof(*m->vals));
-    if (m->keys == NULL || m->vals == NULL) {
-        free(m->keys);
-        free(m->vals);
+    m->slots = calloc(cap, sizeof(*m->slots));
+    if (m->slots == NULL) {
         *m = old;
         return -1;
     }
     m->cap = cap;
     m->count = 0;
     for (size_t i = 0; i < old.cap; i++) {
-        if (old.keys[i] != 0) {
-            insert_fresh(m, old.keys[i], old.vals[i]);
+        if (old.slots[i].key != 0) {
+            insert_fresh(m, old.slots[i].key, old.slots[i].val);
         }
     }
-    free(old.keys);
-    free(old.vals);
+    free(old.slots);
     return 0;
 }
 
@@ -124,6 +119,11 @@ int u64map_put(struct u64map *m, uint64_t key, uint32_t val)
         *v = val;
         return 0;
     }
+    return u64map_put_new(m, key, val);
+}
+
+int u64map_put_new(struct u64map *m, uint64_t key, uint32_t val)
+{
     /* Keep the load factor under 0.7. */
     if ((m->count + 1) * 10 > m->cap * 7 && grow(m) < 0) {
         return -1;
@@ -139,26 +139,25 @@ int u64map_del(struct u64map *m, uint64_t key)
     if (m->cap == 0) {
         return 0;
     }
-    for (i = slot_of(m, key); m->keys[i] != key; i = (i + 1) & mask) {
-        if (m->keys[i] == 0) {
+    for (i = slot_of(m, key); m->slots[i].key != key; i = (i + 1) & mask) {
+        if (m->slots[i].key == 0) {
             return 0;
         }
     }
     /* Backward-shift: pull later members of the probe run into the hole. */
-    for (j = (i + 1) & mask; m->keys[j] != 0; j = (j + 1) & mask) {
-        size_t home = slot_of(m, m->keys[j]);
+    for (j = (i + 1) & mask; m->slots[j].key != 0; j = (j + 1) & mask) {
+        size_t home = slot_of(m, m->slots[j].key);
         if (((j - home) & mask) >= ((j - i) & mask)) {
-            m->keys[i] = m->keys[j];
-            m->vals[i] = m->vals[j];
+            m->slots[i] = m->slots[j];
             i = j;
         }
     }
-    m->keys[i] = 0;
+    m->slots[i].key = 0;
     m->count--;
     return 1;
 }
 
 size_t u64map_bytes(const struct u64map *m)
 {
-    return m->cap * (sizeof(*m->keys) + sizeof(*m->vals));
+    return m->cap * sizeof(*m->slots);
 }

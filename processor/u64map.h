@@ -8,10 +8,14 @@
 
 /* Linear probing with backward-shift deletion; no tombstones, so lookups stay
  * fast under heavy churn (correlations, dedupe). Embedded: u64map_init. */
+struct u64map_slot {
+    uint64_t key; /* 0 = empty slot */
+    uint32_t val; /* beside its key: a lookup touches one cache line */
+};
+
 struct u64map {
-    uint64_t *keys;  /* 0 = empty slot */
-    uint32_t *vals;
-    size_t cap;      /* power of two */
+    struct u64map_slot *slots;
+    size_t cap; /* power of two */
     size_t count;
 };
 
@@ -25,6 +29,9 @@ uint32_t *u64map_get(const struct u64map *m, uint64_t key);
 
 /* Inserts or replaces. Returns 0 or -1 (out of memory; map unchanged). */
 int u64map_put(struct u64map *m, uint64_t key, uint32_t val);
+
+/* Inserts a key known to be absent (one probe less than u64map_put). */
+int u64map_put_new(struct u64map *m, uint64_t key, uint32_t val);
 
 /* Removes key if present. Returns 1 if it was there, else 0. */
 int u64map_del(struct u64map *m, uint64_t key);

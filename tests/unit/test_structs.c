@@ -178,8 +178,8 @@ static void churn(const uint64_t *keys, size_t n)
         assert_true((m.cap & (m.cap - 1)) == 0);
         assert_true(m.count * 10 <= m.cap * 7);
     }
-    assert_int_equal(u64map_bytes(&m),
-                     m.cap * (sizeof(uint64_t) + sizeof(uint32_t)));
+    assert_int_equal(u64map_bytes(&m), m.cap * sizeof(struct u64map_slot));
+
     check_map(&m, keys, live, n);
     shuffle(order, n);
     for (size_t i = 0; i < n / 2; i++) {
@@ -193,7 +193,7 @@ static void churn(const uint64_t *keys, size_t n)
     }
     check_map(&m, keys, live, n);
     for (size_t i = 0; i < m.cap; i++) {
-        assert_true(m.keys[i] == 0);
+        assert_true(m.slots[i].key == 0);
     }
     u64map_release(&m);
     free(order);
