@@ -14,19 +14,10 @@ out=${BENCH_TEST_OUT:-build/bench-test}
 rm -rf "$out"
 mkdir -p "$out"
 
+# shellcheck source=tests/harness/lib.sh
+. tests/harness/lib.sh # check
 passed=0
 failed=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 
 start=${EPOCHREALTIME/./}
 rc=0

@@ -30,18 +30,6 @@ failed=0
 # cleanup hook kills whichever is still running when the test ends early.
 fault_pids=()
 
-# check DESCRIPTION COMMAND...: run COMMAND; count and print ok/FAIL.
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 
 # require DESCRIPTION COMMAND...: a check the rest of the test depends on;
 # when it fails the test ends here, so a broken product fails fast instead

@@ -232,6 +232,22 @@ tp_init() {
     trap 'exit 129' HUP
 }
 
+# check DESCRIPTION COMMAND...: run COMMAND; print "ok - DESCRIPTION" or
+# "FAIL - DESCRIPTION" and count it in the caller's passed / failed (which the
+# test sets to 0 and reports at its end). A test needing other output
+# defines its own check after sourcing this file.
+check() {
+    local name=$1
+    shift
+    if "$@"; then
+        echo "ok - $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL - $name"
+        failed=$((failed + 1))
+    fi
+}
+
 # tp_wait_for DESCRIPTION TIMEOUT_S COMMAND...: run COMMAND (a program or a
 # shell function) every 0.1 s until it succeeds; after TIMEOUT_S (whole
 # seconds) print DESCRIPTION and COMMAND's last output, and fail.

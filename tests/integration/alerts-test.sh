@@ -81,17 +81,6 @@ dir=$(tp_workdir)
 
 passed=0
 failed=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 show_logs() {
     local f
     for f in "$dir"/touchpointd*.log "$dir"/am.log "$dir"/producer.err; do

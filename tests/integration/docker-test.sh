@@ -49,17 +49,6 @@ passed=0
 failed=0
 summary_done=0
 finished=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 summary() {
     [ "$summary_done" = 1 ] && return 0
     summary_done=1

@@ -5,19 +5,10 @@
 # command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/harness/lib.sh
+. tests/harness/lib.sh # check
 passed=0
 failed=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -20,17 +20,6 @@ tp_create_topic unkeyed 4
 
 passed=0
 failed=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 now_ms() { date +%s%3N; }
 # On failure, show what touchpointd said (its log lives in the temp dir).
 show_logs() {

@@ -23,17 +23,6 @@ n_dup=${PROM_DUPLICATES:-50}
 passed=0
 failed=0
 t_start=$(tp__now)
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 elapsed() { awk -v a="$t_start" -v b="$(tp__now)" 'BEGIN { printf "%.1f", b - a }'; }
 show_logs() {
     local f

@@ -15,17 +15,6 @@ tp_start_redis "$dir/redis"
 
 passed=0
 failed=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 
 # The summary line "  LABEL   N ..." of a replay run.
 summary_count() {

@@ -17,17 +17,6 @@ tp_create_topic touchpoints 4
 
 passed=0
 failed=0
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 now_ms() { date +%s%3N; }
 r() { redis-cli -p "$REDIS_PORT" "$@"; }
 recorded() { r HVALS tp:offsets:restart | awk '{ s += $1 } END { print s + 0 }'; }

@@ -27,17 +27,6 @@ AUTH_FAIL_EXIT_S=30 # ... and touchpointd has exited non-zero within this
 passed=0
 failed=0
 t_start=$(tp__now)
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL - $name"
-        failed=$((failed + 1))
-    fi
-}
 since() { awk -v a="$1" -v b="$(tp__now)" 'BEGIN { printf "%.1f", b - a }'; }
 finished=0
 finish() {
