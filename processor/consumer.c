@@ -339,12 +339,7 @@ static int restore_state(struct consumer *c, const char **members, int n,
                          char *err, size_t err_size)
 {
     for (int i = 0; i < n; i++) {
-        struct part_state *ps = NULL;
-        for (size_t k = 0; k < c->n_parts; k++) {
-            if (strcmp(c->parts[k].member, members[i]) == 0) {
-                ps = &c->parts[k];
-            }
-        }
+        struct part_state *ps = find_member(c, members[i]);
         struct restore_ctx r = {c, ps, 0, 0};
         if (ps == NULL) {
             continue;

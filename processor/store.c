@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "sketch.h"
+#include "tstamp.h"
 
 /* The server-side script, generated from processor/flush.lua
  * (NUL-terminated). */
@@ -655,14 +655,6 @@ static void take_reply(struct store *s, redisReply *r, size_t i, size_t n)
     freeReplyObject(r);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int tx_fail(struct store *s, char *errstr, size_t errstr_size,
                    const char *what)
 {
@@ -700,7 +692,7 @@ int store_flush_send(struct store *s, const struct flush_batch *batch,
     s->tx = (struct store_tx){
         .open = true,
         .expect = (size_t)(s->stats.commands - before),
-        .deadline_mono = mono_ms() + (s->timeout_ms > 0
+        .deadline_mono = tstamp_mono_ms() + (s->timeout_ms > 0
                                           ? s->timeout_ms
                                           : s->cfg->redis_timeout_ms),
     };
@@ -742,7 +734,7 @@ int store_flush_poll(struct store *s, int wait_ms, char *errstr,
         if (t->got == t->expect) {
             break;
         }
-        left = t->deadline_mono - mono_ms();
+        left = t->deadline_mono - tstamp_mono_ms();
         if (left <= 0) {
             return tx_fail(s, errstr, errstr_size, "no reply within "
                                                    "redis.timeout");
@@ -780,18 +772,6 @@ int store_flush_poll(struct store *s, int wait_ms, char *errstr,
     }
     s->stats.flushes++;
     return t->rc;
-}
-
-int store_flush(struct store *s, const struct flush_batch *batch,
-                const struct store_offset *offsets, size_t n_offsets,
-                const char *group, int64_t wall_ms, char *errstr,
-                size_t errstr_size)
-{
-    if (store_flush_send(s, batch, offsets, n_offsets, group, wall_ms, errstr,
-                         errstr_size) < 0) {
-        return -1;
-    }
-    return store_flush_poll(s, -1, errstr, errstr_size);
 }
 
 int store_tick(struct store *s, int64_t clock_ms, int64_t wall_ms, bool slide,

@@ -31,7 +31,7 @@ struct store_offset {
     int64_t next;
 };
 
-/* store_flush results besides 0 (applied) and -1 (not applied, retry). */
+/* store_flush_poll results besides 0 (applied) and -1 (not applied, retry). */
 enum {
     STORE_FLUSH_APPLIED_BEFORE = 1, /* an earlier attempt was applied */
     STORE_FLUSH_PENDING = 2,        /* store_flush_poll: no reply yet */
@@ -53,24 +53,19 @@ void store_limit_timeout(struct store *s, int64_t ms);
 /* Connects now (and loads the script). Returns 0 or -1 with errstr. */
 int store_connect(struct store *s, char *errstr, size_t errstr_size);
 
-/* Writes batch, the offsets it covers and its correlation-state changes in
- * one MULTI/EXEC, into the keys of consumer group `group` (tp:offsets:GROUP,
- * tp:corr:GROUP:TOPIC/PARTITION). group may be NULL (replay: no offsets, no
- * persisted state). The transaction applies only if Redis records every
- * partition's start (exactly once: a retry of a flush whose reply was lost
- * finds next recorded and applies nothing). Returns 0 when applied,
- * STORE_FLUSH_APPLIED_BEFORE, -1 when not applied (retry the same batch
- * later) or STORE_FLUSH_CONFLICT (never applicable), both with errstr. */
-int store_flush(struct store *s, const struct flush_batch *batch,
-                const struct store_offset *offsets, size_t n_offsets,
-                const char *group, int64_t wall_ms, char *errstr,
-                size_t errstr_size);
-
-/* store_flush in two halves, so the caller works while Redis applies the
- * flush: send writes the whole transaction (0 or -1 with errstr); poll
- * collects its replies, waiting up to wait_ms (-1: until done or
- * redis.timeout from the send), and returns what store_flush returns or
- * STORE_FLUSH_PENDING. No other command may use the store meanwhile. */
+/* A flush in two halves, so the caller works while Redis applies it.
+ * send writes batch, the offsets it covers and its correlation-state
+ * changes as one MULTI/EXEC, into the keys of consumer group `group`
+ * (tp:offsets:GROUP, tp:corr:GROUP:TOPIC/PARTITION); group may be NULL
+ * (replay: no offsets, no persisted state). Returns 0 or -1 with errstr.
+ * poll collects the replies, waiting up to wait_ms (-1: until done or
+ * redis.timeout from the send). The transaction applies only if Redis
+ * records every partition's start (exactly once: a resend of a flush whose
+ * reply was lost finds next recorded and applies nothing). poll returns 0
+ * when applied, STORE_FLUSH_APPLIED_BEFORE, STORE_FLUSH_PENDING, -1 when not
+ * applied (resend the same batch later) or STORE_FLUSH_CONFLICT (never
+ * applicable), both with errstr. No other command may use the store while a
+ * flush is open. */
 int store_flush_send(struct store *s, const struct flush_batch *batch,
                      const struct store_offset *offsets, size_t n_offsets,
                      const char *group, int64_t wall_ms, char *errstr,
