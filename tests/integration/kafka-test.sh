@@ -165,5 +165,17 @@ check "unkeyed stream: orphan ends are counted" test "${orphans:-0}" -gt 0
 check "unkeyed stream: every message was accepted" \
     grep -Eq "^  accepted +$utotal " "$dir/unkeyed.err"
 
+# ---- every key written is one schemas/redis.md documents ----
+# The patterns come from the document: each `tp:...` name, {TENANT} and the
+# upper-case placeholders standing for one or more characters other than ':'.
+grep -o '`tp:[^`]*`' schemas/redis.md | tr -d '`' | sort -u |
+    sed -e 's/[.]/\\./g' -e 's/{TENANT}/\\{[^}]+\\}/' \
+        -e 's/[A-Z][A-Z_]*/[^:]+/g' -e 's/^/^/' -e 's/$/$/' >"$dir/key-patterns"
+redis-cli -p "$REDIS_PORT" --scan >"$dir/keys"
+grep -vEf "$dir/key-patterns" "$dir/keys" >"$dir/undocumented-keys" || true
+echo "keys in Redis: $(wc -l <"$dir/keys"), undocumented: $(head -n 5 "$dir/undocumented-keys" | tr '\n' ' ')"
+check "every key in Redis matches a key schemas/redis.md documents ($(wc -l <"$dir/key-patterns") patterns)" \
+    test -s "$dir/keys" -a ! -s "$dir/undocumented-keys"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
