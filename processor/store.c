@@ -524,17 +524,15 @@ static void corr_prefix(const struct store *s, const char *group, char *buf,
     snprintf(buf, size, "%s:corr:%s:", s->cfg->prefix, group);
 }
 
-/* offkey noff {member offset}* corrprefix ncorr {member field value}* */
-static void add_state(struct store *s, struct args *a,
-                      const struct flush_batch *b,
-                      const struct store_offset *offsets, size_t n_off,
-                      const char *group)
+/* offkey n {member [start] next}*: the partitions a flush covers (offkey
+ * "" and n 0 without a group). */
+static void add_offsets(struct store *s, struct args *a,
+                        const struct store_offset *offsets, size_t n_off,
+                        const char *group, bool with_start)
 {
     char key[512];
 
     if (group == NULL) {
-        args_str(a, "");
-        args_i64(a, 0);
         args_str(a, "");
         args_i64(a, 0);
         return;
@@ -544,7 +542,26 @@ static void add_state(struct store *s, struct args *a,
     args_i64(a, (int64_t)n_off);
     for (size_t i = 0; i < n_off; i++) {
         args_str(a, offsets[i].member);
+        if (with_start) {
+            args_i64(a, offsets[i].start);
+        }
         args_i64(a, offsets[i].next);
+    }
+}
+
+/* offkey noff {member offset}* corrprefix ncorr {member field value}* */
+static void add_state(struct store *s, struct args *a,
+                      const struct flush_batch *b,
+                      const struct store_offset *offsets, size_t n_off,
+                      const char *group)
+{
+    char key[512];
+
+    add_offsets(s, a, offsets, n_off, group, false);
+    if (group == NULL) {
+        args_str(a, "");
+        args_i64(a, 0);
+        return;
     }
     corr_prefix(s, group, key, sizeof(key));
     args_str(a, key);
@@ -588,22 +605,9 @@ static int append_guard(struct store *s, const struct store_offset *offsets,
                         size_t n_off, const char *group)
 {
     struct args *a = &s->a;
-    char key[512];
 
     begin_script(s, a, "guard");
-    if (group == NULL) {
-        n_off = 0;
-        key[0] = '\0';
-    } else {
-        store_offsets_key(s, group, key, sizeof(key));
-    }
-    args_str(a, key);
-    args_i64(a, (int64_t)n_off);
-    for (size_t i = 0; i < n_off; i++) {
-        args_str(a, offsets[i].member);
-        args_i64(a, offsets[i].start);
-        args_i64(a, offsets[i].next);
-    }
+    add_offsets(s, a, offsets, n_off, group, true);
     return args_send(s, a);
 }
 
