@@ -45,7 +45,8 @@ static const struct conf_key conf_keys[] = {
      "librdkafka properties, passed as given to the consumer and the "
      "dead-letter producer (see librdkafka CONFIGURATION.md); "
      "partition.assignment.strategy is cooperative-sticky and "
-     "queued.min.messages 1000000 unless set; offsets are "
+     "queued.min.messages 1000000 and queued.max.messages.kbytes "
+     "131072 unless set; offsets are "
      "managed by touchpointd"},
     {"input.topics", CT_TOPICS, "touchpoints", OFF(topics),
      "topics to consume touchpoint events from"},

@@ -23,10 +23,14 @@
 --   same transaction no-ops; live deletes it.
 -- live   prefix clock nlive {tenant channel queue tickets dms calls}*nlive
 --        noldest {tenant channel queue member ms}*noldest
---        offkey noff {member offset}*noff corrprefix ncorr {member field value}*ncorr
+--        offkey noff {member offset}*noff
 --   Gauge deltas, per-partition oldest wait starts (ms < 0 removes the
---   member), the consumer offsets the flush covers, and the changes of the
---   partitions' open correlations (an empty value deletes the field).
+--   member) and the consumer offsets the flush covers. Last command of a
+--   flush: it clears PREFIX:flush:skip.
+-- corr   prefix key reset {chunk}*
+--   Appends chunks (lines of struct corr_log in pipeline.h) to the list key,
+--   one partition's correlation log; reset = 1 first deletes it (the chunks
+--   are a snapshot of the open records). No Lua work per correlation.
 -- tick   prefix clock wall res retention slide nwin {name ms}*nwin
 --   For every row with waits (tp:{T}:waiting): refresh oldest_wait_ms from
 --   the clock (live deletes it when a row's last wait ends); with
@@ -552,26 +556,6 @@ local function op_live(a)
     redis.call('HSET', offkey, a[i], a[i + 1])
     i = i + 2
   end
-  local corrprefix = a[i]
-  n = tonumber(a[i + 1]); i = i + 2
-  local sets, dels, keys = {}, {}, {}
-  for _ = 1, n do
-    local key = corrprefix .. a[i]
-    if sets[key] == nil then
-      sets[key], dels[key] = {}, {}
-      keys[#keys + 1] = key
-    end
-    if a[i + 2] == '' then
-      local d = dels[key]; d[#d + 1] = a[i + 1]
-    else
-      local t = sets[key]; t[#t + 1] = a[i + 1]; t[#t + 1] = a[i + 2]
-    end
-    i = i + 3
-  end
-  for _, key in ipairs(keys) do
-    call_chunked('HDEL', key, dels[key], 1000)
-    call_chunked('HSET', key, sets[key], 1000)
-  end
   return 1
 end
 
@@ -595,6 +579,25 @@ local function refresh_oldest(row, clock)
   else
     redis.call('HSET', lk, 'oldest_wait_ms', fmt_int(math.max(0, clock - tonumber(first[2]))))
   end
+end
+
+-- At most this many arguments go to one unpack (Lua's C stack holds 8000).
+local UNPACK_MAX = 4000
+
+-- cmd key a[i .. i + n - 1], in slices unpack can take.
+local function call_slice(cmd, key, a, i, n)
+  local last = i + n - 1
+  for k = i, last, UNPACK_MAX do
+    redis.call(cmd, key, unpack(a, k, math.min(k + UNPACK_MAX - 1, last)))
+  end
+end
+
+local function op_corr(a)
+  if skipped(a[2]) then return 0 end
+  local key = a[3]
+  if a[4] == '1' then redis.call('DEL', key) end
+  if #a > 4 then call_slice('RPUSH', key, a, 5, #a - 4) end
+  return 1
 end
 
 local function op_tick(a)
@@ -745,6 +748,8 @@ elseif op == 'guard' then
   return op_guard(ARGV)
 elseif op == 'apply' then
   return op_apply(ARGV)
+elseif op == 'corr' then
+  return op_corr(ARGV)
 elseif op == 'live' then
   return op_live(ARGV)
 elseif op == 'tick' then

@@ -54,6 +54,8 @@ struct partition {
     struct corr *corr;
     struct u64map changed;       /* corr keys opened/closed/changed since the
                                     last applied flush (persist only) */
+    uint64_t log_lines;          /* lines of the persisted log in Redis */
+    uint64_t log_next;           /* ... once the prepared batch is applied */
     bool oldest_dirty;
     struct oldest_set published; /* what Redis has (after the last flush) */
     struct oldest_set computed;  /* what the pending flush will write */
@@ -80,9 +82,9 @@ struct pipeline {
     struct u64map live_out_index;
     struct oldest_update *oldest_out;
     size_t n_oldest_out, cap_oldest_out;
-    struct corr_update *corr_out;
+    struct corr_log *corr_out;
     size_t n_corr_out, cap_corr_out;
-    char *values;                /* corr_out values, back to back */
+    char *values;                /* corr_out texts, back to back */
     size_t values_len, values_cap;
     uint64_t *late_by_tenant;
     size_t cap_late;
@@ -673,16 +675,26 @@ enum pipe_outcome pipeline_process(struct pipeline *p, struct partition *part,
                                    struct event_error *err)
 {
     struct event ev;
-
-    p->stats.messages++;
     /* The single-pass scanner: same decisions, classes and fields as
      * event_parse (jansson), proven by tests/fuzz and test_scan; ~10x
      * cheaper per event. */
-    if (scan_event(buf, len, (size_t)p->cfg->max_message_bytes, &ev, err) < 0) {
+    int rc = scan_event(buf, len, (size_t)p->cfg->max_message_bytes, &ev, err);
+
+    return pipeline_process_scanned(p, part, rc, &ev, now_ms, err);
+}
+
+enum pipe_outcome pipeline_process_scanned(struct pipeline *p,
+                                           struct partition *part,
+                                           int scan_rc, const struct event *ev,
+                                           int64_t now_ms,
+                                           struct event_error *err)
+{
+    p->stats.messages++;
+    if (scan_rc < 0) {
         p->stats.rejected[err->reason]++;
         return PIPE_REJECTED;
     }
-    return process_event(p, part, &ev, now_ms, err);
+    return process_event(p, part, ev, now_ms, err);
 }
 
 bool pipeline_flush_due(const struct pipeline *p, int64_t now_ms)
@@ -762,6 +774,14 @@ int pipeline_partition_restore(struct pipeline *p, struct partition *part,
     part->oldest_dirty |= r->waiting;
     evict_if_full(p);
     return 0;
+}
+
+void pipeline_partition_restored(struct pipeline *p, struct partition *part,
+                                 uint64_t log_lines)
+{
+    (void)p;
+    part->log_lines = log_lines;
+    part->log_next = log_lines;
 }
 
 /* ---- flush ---- */
@@ -921,70 +941,173 @@ static int build_oldest(struct pipeline *p)
     return 0;
 }
 
-/* Appends a record's persisted form to the values arena; returns its offset
- * or -1. */
-static ssize_t append_value(struct pipeline *p, const struct corr_rec *r)
+static char *put_hex16(char *o, uint64_t v)
 {
-    const struct dim *row = dims_get(p->dims, (int)r->tenant, (int)r->dim);
-    size_t need = 32 + EVENT_TENANT_MAX + 2 * EVENT_DIM_MAX;
-    size_t off = p->values_len;
-    int n;
+    static const char digits[] = "0123456789abcdef";
 
-    if (grow_array((void **)&p->values, &p->values_cap, off + need, 1) < 0) {
-        return -1;
+    for (int i = 15; i >= 0; i--) {
+        o[i] = digits[v & 15];
+        v >>= 4;
     }
-    n = snprintf(p->values + off, need, "%lld %c %d %s %s %s",
-                 (long long)r->start_ms, kind_chars[r->kind], r->waiting,
-                 dims_tenant_name(p->dims, (int)r->tenant), row->channel,
-                 row->queue);
-    p->values_len += (size_t)n + 1;
-    return (ssize_t)off;
+    return o + 16;
 }
 
-static int corr_emit(struct pipeline *p, struct partition *part, uint64_t key,
-                     uint32_t first)
+static char *put_i64(char *o, int64_t v)
 {
-    const struct corr_rec *r = corr_find(part->corr, key);
-    struct corr_update *u;
-    ssize_t off = -1;
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
 
-    if (r == NULL && first == CH_NEW) {
-        return 0; /* opened and closed between two flushes */
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        *o++ = '-';
     }
-    if (r != NULL && (off = append_value(p, r)) < 0) {
+    while (n > 0) {
+        *o++ = tmp[--n];
+    }
+    return o;
+}
+
+static char *put_word(char *o, const char *s)
+{
+    size_t n = strlen(s);
+
+    *o++ = ' ';
+    memcpy(o, s, n);
+    return o + n;
+}
+
+/* Appends a line of struct corr_log to the values arena: the record r
+ * (open) or, with r NULL, the closing of key. Returns 0 or -1. Formatted by
+ * hand: a flush writes hundreds of thousands of lines, snprintf made that
+ * most of the flush preparation. */
+static int append_line(struct pipeline *p, uint64_t key,
+                       const struct corr_rec *r)
+{
+    size_t need = 64 + EVENT_TENANT_MAX + 2 * EVENT_DIM_MAX;
+    char *o;
+
+    if (grow_array((void **)&p->values, &p->values_cap, p->values_len + need,
+                   1) < 0) {
         return -1;
     }
-    if (grow_array((void **)&p->corr_out, &p->cap_corr_out, p->n_corr_out + 1,
-                   sizeof(*p->corr_out)) < 0) {
-        return -1;
+    o = put_hex16(p->values + p->values_len, key);
+    if (r != NULL) {
+        const struct dim *row = dims_get(p->dims, (int)r->tenant,
+                                         (int)r->dim);
+        *o++ = ' ';
+        o = put_i64(o, r->start_ms);
+        *o++ = ' ';
+        *o++ = kind_chars[r->kind];
+        *o++ = ' ';
+        *o++ = r->waiting ? '1' : '0';
+        o = put_word(o, dims_tenant_name(p->dims, (int)r->tenant));
+        o = put_word(o, row->channel);
+        o = put_word(o, row->queue);
     }
-    u = &p->corr_out[p->n_corr_out++];
-    u->member = part->name;
-    u->key = key;
-    /* An offset for now: the arena may still move. */
-    u->value = r ? (const char *)(uintptr_t)(off + 1) : NULL;
+    *o++ = '\n';
+    p->values_len = (size_t)(o - p->values);
     return 0;
 }
 
+struct snapshot_ctx {
+    struct pipeline *p;
+    uint64_t lines;
+    int rc;
+};
+
+static void snapshot_one(const struct corr_rec *r, void *arg)
+{
+    struct snapshot_ctx *c = arg;
+
+    if (c->rc == 0) {
+        c->rc = append_line(c->p, r->key, r);
+        c->lines++;
+    }
+}
+
+/* The log of part for this flush: its changes, or a snapshot of its open
+ * records when the log would pass twice their number (plus some slack), so
+ * Redis holds O(open) and a restore reads O(open). *lines: the lines
+ * written. */
+static int build_corr_part(struct pipeline *p, struct partition *part,
+                           bool reset, uint64_t *lines)
+{
+    const struct u64map *ch = &part->changed;
+
+    *lines = 0;
+    if (reset) {
+        struct snapshot_ctx c = {p, 0, 0};
+        corr_foreach(part->corr, snapshot_one, &c);
+        *lines = c.lines;
+        return c.rc;
+    }
+    for (size_t k = 0; k < ch->cap; k++) {
+        const struct corr_rec *r;
+        if (ch->slots[k].key == 0) {
+            continue;
+        }
+        r = corr_find(part->corr, ch->slots[k].key);
+        if (r == NULL && ch->slots[k].val == CH_NEW) {
+            continue; /* opened and closed between two flushes */
+        }
+        if (append_line(p, ch->slots[k].key, r) < 0) {
+            return -1;
+        }
+        (*lines)++;
+    }
+    return 0;
+}
+
+/* Lines a log may hold beyond twice the open records before it is
+ * rewritten. */
+#define CORR_LOG_SLACK 4096
+
 static int build_corr(struct pipeline *p)
 {
+    bool snapshot_taken = false;
+
     p->n_corr_out = 0;
     p->values_len = 0;
-    for (size_t i = 0; i < p->n_parts; i++) {
-        const struct u64map *ch = &p->parts[i]->changed;
-        for (size_t k = 0; k < ch->cap; k++) {
-            if (ch->slots[k].key != 0 &&
-                corr_emit(p, p->parts[i], ch->slots[k].key,
-                          ch->slots[k].val) < 0) {
-                return -1;
-            }
+    for (size_t i = 0; i < p->n_parts && p->persist; i++) {
+        struct partition *part = p->parts[i];
+        size_t off = p->values_len;
+        uint64_t lines;
+        /* One snapshot per flush bounds the memory it needs to the largest
+         * partition's. */
+        bool reset = !snapshot_taken &&
+                     part->log_lines + part->changed.count >
+                         2 * (uint64_t)corr_count(part->corr) + CORR_LOG_SLACK;
+
+        part->log_next = part->log_lines;
+        if (!reset && part->changed.count == 0) {
+            continue;
         }
+        if (build_corr_part(p, part, reset, &lines) < 0) {
+            return -1;
+        }
+        if (!reset && lines == 0) {
+            continue;
+        }
+        snapshot_taken |= reset;
+        part->log_next = reset ? lines : part->log_lines + lines;
+        if (grow_array((void **)&p->corr_out, &p->cap_corr_out,
+                       p->n_corr_out + 1, sizeof(*p->corr_out)) < 0) {
+            return -1;
+        }
+        /* text holds an offset for now: the arena may still move. */
+        p->corr_out[p->n_corr_out++] = (struct corr_log){
+            .member = part->name,
+            .reset = reset,
+            .text = (const char *)(uintptr_t)off,
+            .len = p->values_len - off,
+        };
     }
     for (size_t i = 0; i < p->n_corr_out; i++) {
-        struct corr_update *u = &p->corr_out[i];
-        if (u->value != NULL) {
-            u->value = p->values + ((uintptr_t)u->value - 1);
-        }
+        p->corr_out[i].text = p->values + (uintptr_t)p->corr_out[i].text;
     }
     return 0;
 }
@@ -1034,6 +1157,7 @@ void pipeline_flush_done(struct pipeline *p, bool applied)
             publish_oldest(p->parts[i]);
         }
         u64map_clear(&p->parts[i]->changed);
+        p->parts[i]->log_lines = p->parts[i]->log_next;
     }
     p->last_flush_clock = p->batch.clock_ms;
 }

@@ -51,12 +51,17 @@ struct oldest_update {
     int64_t oldest_ms;
 };
 
-/* A change of one partition's persisted correlation state. */
-struct corr_update {
+/* What one flush writes of one partition's persisted correlation state, a
+ * log in Redis: lines appended to it, or (reset) the whole open state that
+ * replaces it. A line is "KEY START KIND WAITING TENANT CHANNEL QUEUE" (KEY
+ * corr_key() in 16 hex digits, KIND d, c or t, WAITING 0 or 1): the record
+ * is open with these values; or "KEY" alone: it closed. Replaying the log in
+ * order gives the open records. */
+struct corr_log {
     const char *member; /* the partition name, borrowed */
-    uint64_t key;       /* corr_key() of the record */
-    const char *value;  /* "START KIND WAITING TENANT CHANNEL QUEUE" (KIND d, c
-                           or t; WAITING 0 or 1), borrowed; NULL: closed */
+    bool reset;         /* text is a snapshot replacing the log */
+    const char *text;   /* newline-terminated lines, borrowed */
+    size_t len;
 };
 
 /* What one flush writes: everything since the last applied flush. All
@@ -69,7 +74,7 @@ struct flush_batch {
     size_t n_live;
     const struct oldest_update *oldest;
     size_t n_oldest;
-    const struct corr_update *corr; /* only with pipeline_set_persist */
+    const struct corr_log *corr; /* only with pipeline_set_persist */
     size_t n_corr;
     int64_t clock_ms;
 };
@@ -89,17 +94,22 @@ void pipeline_destroy(struct pipeline *p);
 struct partition *pipeline_partition(struct pipeline *p, const char *name);
 
 /* With on, every flush batch carries the changes of the open correlations
- * (struct corr_update) so the store can keep them with the offsets, and a
+ * (struct corr_log) so the store can keep them with the offsets, and a
  * partition that moves or restarts resumes with its waits (run). Off by
  * default (replay). */
 void pipeline_set_persist(struct pipeline *p, bool on);
 
-/* Restores one persisted record of part (the value format of struct
- * corr_update) before its messages are consumed. Gauges are not changed:
- * Redis already counts the record. Returns 0, or -1 when value is malformed
- * or a limit refuses it. */
+/* Restores one persisted record of part (a line of struct corr_log without
+ * its key) before its messages are consumed. Gauges are not changed: Redis
+ * already counts the record. Returns 0, or -1 when value is malformed or a
+ * limit refuses it. */
 int pipeline_partition_restore(struct pipeline *p, struct partition *part,
                                uint64_t key, const char *value);
+
+/* After the restore: the persisted log of part holds log_lines lines (the
+ * log is rewritten as a snapshot once it outgrows the open state). */
+void pipeline_partition_restored(struct pipeline *p, struct partition *part,
+                                 uint64_t log_lines);
 
 /* Forgets a partition that moved to another instance. */
 void pipeline_partition_drop(struct pipeline *p, struct partition *part);
@@ -109,6 +119,15 @@ void pipeline_partition_drop(struct pipeline *p, struct partition *part);
 enum pipe_outcome pipeline_process(struct pipeline *p, struct partition *part,
                                    const char *buf, size_t len, int64_t now_ms,
                                    struct event_error *err);
+
+/* pipeline_process of a message already scanned (scan_event with
+ * max_message_bytes, e.g. on another thread): scan_rc and *ev or *err are
+ * what scan_event gave. */
+enum pipe_outcome pipeline_process_scanned(struct pipeline *p,
+                                           struct partition *part,
+                                           int scan_rc, const struct event *ev,
+                                           int64_t now_ms,
+                                           struct event_error *err);
 
 /* The processing clock: now_ms, or the newest event time with event_clock. */
 int64_t pipeline_clock(const struct pipeline *p, int64_t now_ms);

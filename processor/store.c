@@ -11,6 +11,7 @@
 
 #include "sketch.h"
 #include "tstamp.h"
+#include "u64map.h"
 
 /* The server-side script, generated from processor/flush.lua
  * (NUL-terminated). */
@@ -549,28 +550,58 @@ static void add_offsets(struct store *s, struct args *a,
     }
 }
 
-/* offkey noff {member offset}* corrprefix ncorr {member field value}* */
-static void add_state(struct store *s, struct args *a,
-                      const struct flush_batch *b,
-                      const struct store_offset *offsets, size_t n_off,
-                      const char *group)
-{
-    char key[512];
+/* Bytes of one element of a correlation log (whole lines; a longer line
+ * gets an element of its own). */
+#define CORR_CHUNK (1u << 20)
+/* Elements per command. */
+#define CORR_CHUNKS_PER_CALL 16
 
-    add_offsets(s, a, offsets, n_off, group, false);
+/* corr prefix key reset {chunk}*: one partition's correlation log, the text
+ * cut at line ends into chunks of about CORR_CHUNK bytes, as many commands
+ * as it takes (only the first one resets). */
+static int append_corr_log(struct store *s, const struct corr_log *l,
+                           const char *key)
+{
+    struct args *a = &s->a;
+    const char *p = l->text, *end = l->text + l->len;
+    bool first = true;
+
+    while (first || p < end) {
+        begin_script(s, a, "corr");
+        args_str(a, key);
+        args_str(a, first && l->reset ? "1" : "0");
+        for (int k = 0; k < CORR_CHUNKS_PER_CALL && p < end; k++) {
+            const char *cut = p + CORR_CHUNK < end ? p + CORR_CHUNK : end;
+            while (cut < end && cut[-1] != '\n') {
+                cut++;
+            }
+            args_add(a, p, (size_t)(cut - p));
+            p = cut;
+        }
+        if (args_send(s, a) < 0) {
+            return -1;
+        }
+        first = false;
+    }
+    return 0;
+}
+
+static int append_corr(struct store *s, const struct flush_batch *b,
+                       const char *group)
+{
+    char prefix[512], key[1024];
+
     if (group == NULL) {
-        args_str(a, "");
-        args_i64(a, 0);
-        return;
+        return 0;
     }
-    corr_prefix(s, group, key, sizeof(key));
-    args_str(a, key);
-    args_i64(a, (int64_t)b->n_corr);
+    corr_prefix(s, group, prefix, sizeof(prefix));
     for (size_t i = 0; i < b->n_corr; i++) {
-        args_str(a, b->corr[i].member);
-        args_fmt(a, "%016llx", (unsigned long long)b->corr[i].key);
-        args_str(a, b->corr[i].value ? b->corr[i].value : "");
+        snprintf(key, sizeof(key), "%s%s", prefix, b->corr[i].member);
+        if (append_corr_log(s, &b->corr[i], key) < 0) {
+            return -1;
+        }
     }
+    return 0;
 }
 
 static int append_live(struct store *s, const struct flush_batch *b,
@@ -596,7 +627,7 @@ static int append_live(struct store *s, const struct flush_batch *b,
         args_str(a, o->member);
         args_i64(a, o->oldest_ms);
     }
-    add_state(s, a, b, offsets, n_off, group);
+    add_offsets(s, a, offsets, n_off, group, false);
     return args_send(s, a);
 }
 
@@ -685,6 +716,7 @@ int store_flush_send(struct store *s, const struct flush_batch *batch,
     if (redisAppendCommand(s->ctx, "MULTI") != REDIS_OK ||
         append_guard(s, offsets, n_offsets, group) < 0 ||
         append_apply(s, batch, wall_ms) < 0 ||
+        append_corr(s, batch, group) < 0 ||
         append_live(s, batch, offsets, n_offsets, group) < 0 ||
         redisAppendCommand(s->ctx, "EXEC") != REDIS_OK) {
         snprintf(errstr, errstr_size, "out of memory building the flush");
@@ -847,55 +879,162 @@ int store_read_offsets(struct store *s, const char *offsets_key,
 }
 
 /* One HSCAN page: cursor in, cursor out; fn per field. */
-static int scan_page(struct store *s, const char *key, char *cursor,
-                     int (*fn)(uint64_t, const char *, void *), void *arg,
-                     char *errstr, size_t errstr_size)
-{
-    const char *argv[] = {"HSCAN", key, cursor, "COUNT", "1000"};
-    redisReply *r, *items;
-    int rc = 0;
+/* A correlation log replayed: the records open at its end, in the order
+ * they were first opened (an eviction order like the one they had). */
+struct corr_replay {
+    struct u64map index; /* key -> entry */
+    struct replay_entry {
+        uint64_t key;
+        size_t off; /* value in text */
+        bool open;
+    } *e;
+    size_t n, cap;
+    char *text;
+    size_t len, cap_text;
+    uint64_t lines;
+    size_t bad; /* lines that are no record */
+};
 
-    if (simple(s, 5, argv, &r, errstr, errstr_size) < 0) {
+static int replay_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap = *cap ? *cap : 1024;
+    void *p;
+
+    if (need <= *cap) {
+        return 0;
+    }
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    if ((p = realloc(*arr, ncap * elem)) == NULL) {
         return -1;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "redis HSCAN %s: unexpected reply", key);
-        freeReplyObject(r);
-        return -1;
-    }
-    snprintf(cursor, 32, "%s", r->element[0]->str);
-    items = r->element[1];
-    for (size_t i = 0; i + 1 < items->elements && rc == 0; i += 2) {
-        uint64_t k = strtoull(items->element[i]->str, NULL, 16);
-        if (fn(k, items->element[i + 1]->str, arg) < 0) {
-            snprintf(errstr, errstr_size, "%s: bad record %s", key,
-                     items->element[i]->str);
-            rc = -1;
-        }
-    }
-    freeReplyObject(r);
-    return rc;
+    *arr = p;
+    *cap = ncap;
+    return 0;
 }
+
+/* One line (without its newline) of struct corr_log. */
+static int replay_line(struct corr_replay *r, const char *line, size_t n)
+{
+    char hex[17], *end;
+    uint64_t key;
+    uint32_t *idx;
+
+    r->lines++;
+    if (n < 16 || (n > 16 && line[16] != ' ')) {
+        r->bad++;
+        return 0;
+    }
+    memcpy(hex, line, 16);
+    hex[16] = '\0';
+    key = strtoull(hex, &end, 16);
+    if (*end != '\0' || key == 0) {
+        r->bad++;
+        return 0;
+    }
+    idx = u64map_get(&r->index, key);
+    if (n == 16) { /* closed */
+        if (idx != NULL) {
+            r->e[*idx].open = false;
+            u64map_del(&r->index, key);
+        }
+        return 0;
+    }
+    if (replay_grow((void **)&r->text, &r->cap_text, r->len + n - 16, 1) < 0) {
+        return -1;
+    }
+    memcpy(r->text + r->len, line + 17, n - 17);
+    r->text[r->len + n - 17] = '\0';
+    if (idx != NULL) {
+        r->e[*idx].off = r->len;
+    } else {
+        if (replay_grow((void **)&r->e, &r->cap, r->n + 1, sizeof(*r->e)) < 0 ||
+            u64map_put(&r->index, key, (uint32_t)r->n) < 0) {
+            return -1;
+        }
+        r->e[r->n++] = (struct replay_entry){key, r->len, true};
+    }
+    r->len += n - 16;
+    return 0;
+}
+
+static int replay_chunk(struct corr_replay *r, const char *p, size_t len)
+{
+    const char *end = p + len;
+
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl : end;
+        if (replay_line(r, p, (size_t)(stop - p)) < 0) {
+            return -1;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
+/* Elements of a correlation log read per LRANGE. */
+#define CORR_READ_PAGE 8
 
 int store_read_corr(struct store *s, const char *group, const char *member,
                     int (*fn)(uint64_t key, const char *value, void *arg),
-                    void *arg, char *errstr, size_t errstr_size)
+                    void *arg, struct store_corr_stats *st, char *errstr,
+                    size_t errstr_size)
 {
-    char key[1024], cursor[32] = "0";
+    char key[1024], from[24], to[24];
+    struct corr_replay r = {0};
+    int rc = 0;
 
     if (store_connect(s, errstr, errstr_size) < 0) {
         return -1;
     }
     corr_prefix(s, group, key, sizeof(key));
     snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s", member);
-    do {
-        if (scan_page(s, key, cursor, fn, arg, errstr, errstr_size) < 0) {
-            return -1;
+    u64map_init(&r.index);
+    for (long long i = 0; rc == 0; i += CORR_READ_PAGE) {
+        const char *argv[] = {"LRANGE", key, from, to};
+        redisReply *rep;
+        snprintf(from, sizeof(from), "%lld", i);
+        snprintf(to, sizeof(to), "%lld", i + CORR_READ_PAGE - 1);
+        if (simple(s, 4, argv, &rep, errstr, errstr_size) < 0) {
+            rc = -1;
+            break;
         }
-    } while (strcmp(cursor, "0") != 0);
-    return 0;
+        if (rep->type != REDIS_REPLY_ARRAY) {
+            snprintf(errstr, errstr_size, "redis LRANGE %s: unexpected reply",
+                     key);
+            rc = -1;
+        }
+        for (size_t k = 0; rc == 0 && k < rep->elements; k++) {
+            const redisReply *el = rep->element[k];
+            if (el->type == REDIS_REPLY_STRING &&
+                replay_chunk(&r, el->str, el->len) < 0) {
+                snprintf(errstr, errstr_size, "%s: out of memory", key);
+                rc = -1;
+            }
+        }
+        if (rc == 0 && rep->elements < CORR_READ_PAGE) {
+            freeReplyObject(rep);
+            break;
+        }
+        freeReplyObject(rep);
+    }
+    for (size_t i = 0; rc == 0 && i < r.n; i++) {
+        if (r.e[i].open && fn(r.e[i].key, r.text + r.e[i].off, arg) < 0) {
+            snprintf(errstr, errstr_size, "%s: bad record %016llx", key,
+                     (unsigned long long)r.e[i].key);
+            rc = -1;
+        }
+    }
+    if (st != NULL) {
+        st->lines = r.lines;
+        st->bad_lines = r.bad;
+    }
+    u64map_release(&r.index);
+    free(r.e);
+    free(r.text);
+    return rc;
 }
 
 /* ---- alerts ---- */

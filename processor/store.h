@@ -74,12 +74,21 @@ int store_flush_poll(struct store *s, int wait_ms, char *errstr,
                      size_t errstr_size);
 bool store_flush_open(const struct store *s); /* sent, not yet answered */
 
-/* Calls fn(key, value, arg) for every persisted correlation record of one
- * partition ("topic/partition") of group. Returns 0, or -1 with errstr
- * (fn's return value < 0 also stops and fails the read). */
+/* What store_read_corr found in a partition's correlation log. */
+struct store_corr_stats {
+    uint64_t lines;     /* the log's length (struct corr_log lines) */
+    size_t bad_lines;   /* lines that are no record, skipped */
+};
+
+/* Replays the persisted correlation log of one partition ("topic/partition")
+ * of group and calls fn(key, value, arg) for every record open at its end,
+ * in opening order (value: a struct corr_log line without its key). Fills st
+ * (may be NULL). Returns 0, or -1 with errstr (fn's return value < 0 also
+ * stops and fails the read). */
 int store_read_corr(struct store *s, const char *group, const char *member,
                     int (*fn)(uint64_t key, const char *value, void *arg),
-                    void *arg, char *errstr, size_t errstr_size);
+                    void *arg, struct store_corr_stats *st, char *errstr,
+                    size_t errstr_size);
 
 /* The key of the offsets hash of group (tp:offsets:GROUP), into buf. */
 void store_offsets_key(const struct store *s, const char *group, char *buf,

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* u64map: an open-addressing hash map from non-zero 64-bit keys to 32-bit values. */
+/* madvise's MADV_HUGEPAGE is a Linux extension. */
+#define _DEFAULT_SOURCE
 #include "u64map.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MIN_CAP 16
 
@@ -90,12 +94,39 @@ static void insert_fresh(struct u64map *m, uint64_t key, uint32_t val)
     m->count++;
 }
 
+/* Tables of this size or more ask for transparent huge pages. */
+#define HUGE_BYTES ((size_t)4 << 20)
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+/* A zeroed slot array. A big map is probed at random, one slot per lookup
+ * (the dedupe window holds millions of ids): with 4 KiB pages nearly every
+ * lookup also misses the TLB, so big arrays are backed by 2 MiB pages where
+ * the kernel allows it (THP "madvise" mode). calloc of this size maps fresh
+ * pages without touching them, so the advice is given before the first
+ * fault. */
+static struct u64map_slot *slots_new(size_t cap)
+{
+    size_t bytes = cap * sizeof(struct u64map_slot);
+    struct u64map_slot *s = calloc(cap, sizeof(*s));
+
+#ifdef MADV_HUGEPAGE
+    if (s != NULL && bytes >= HUGE_BYTES) {
+        uintptr_t lo = ((uintptr_t)s + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+        uintptr_t hi = ((uintptr_t)s + bytes) & ~(HUGE_PAGE - 1);
+        if (hi > lo) {
+            (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+        }
+    }
+#endif
+    return s;
+}
+
 static int grow(struct u64map *m)
 {
     struct u64map old = *m;
     size_t cap = m->cap ? m->cap * 2 : MIN_CAP;
 
-    m->slots = calloc(cap, sizeof(*m->slots));
+    m->slots = slots_new(cap);
     if (m->slots == NULL) {
         *m = old;
         return -1;

@@ -860,7 +860,7 @@ static void test_persist_writes_only_what_outlives_a_batch(void **state)
 {
     struct fx *fx = *state;
     const struct flush_batch *b;
-    uint64_t t1;
+    char t1[17], line[128], want[64];
 
     fx_start(fx, false);
     pipeline_set_persist(fx->p, true);
@@ -868,16 +868,98 @@ static void test_persist_writes_only_what_outlives_a_batch(void **state)
     accept(fx, &(struct msg){"ticket.opened", "t2", 1000, "email", "a", NULL});
     accept(fx, &(struct msg){"ticket.closed", "t2", 2000, "email", "a", NULL});
     b = flush(fx, NOW);
-    assert_int_equal(b->n_corr, 1); /* t1 only */
-    assert_non_null(b->corr[0].value);
-    t1 = b->corr[0].key;
+    assert_int_equal(b->n_corr, 1); /* one partition */
+    assert_false(b->corr[0].reset);
+    assert_true(b->corr[0].len < sizeof(line));
+    memcpy(line, b->corr[0].text, b->corr[0].len);
+    line[b->corr[0].len] = '\0';
+    /* t1 only: "KEY START KIND WAITING TENANT CHANNEL QUEUE" */
+    snprintf(t1, sizeof(t1), "%.16s", line);
+    snprintf(want, sizeof(want), " %lld t 1 acme email a\n", (long long)T0);
+    assert_string_equal(line + 16, want);
     flush_done(fx, true);
 
     accept(fx, &(struct msg){"ticket.closed", "t1", 3000, "email", "a", NULL});
     b = flush(fx, NOW);
     assert_int_equal(b->n_corr, 1);
-    assert_true(b->corr[0].key == t1);
-    assert_null(b->corr[0].value); /* deleted */
+    assert_int_equal(b->corr[0].len, 17);
+    assert_memory_equal(b->corr[0].text, t1, 16); /* closed: the key alone */
+    assert_int_equal(b->corr[0].text[16], '\n');
+    flush_done(fx, true);
+}
+
+static size_t count_lines(const struct corr_log *l)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < l->len; i++) {
+        n += l->text[i] == '\n';
+    }
+    return n;
+}
+
+/* The log is rewritten as a snapshot of the open records once it would pass
+ * twice their number plus a slack of 4,096 lines; the snapshot's lines
+ * restore the same records into a new pipeline. */
+static void test_persist_log_is_compacted_into_a_snapshot(void **state)
+{
+    struct fx *fx = *state;
+    const struct flush_batch *b;
+    struct pipeline *q;
+    struct partition *qp;
+    char id[32], err[256];
+    size_t logged = 0, open = 0;
+    int batches = 0;
+
+    fx_start(fx, false);
+    pipeline_set_persist(fx->p, true);
+    /* Each batch opens 1,000 tickets and closes the 990 of the one before:
+     * the log grows by ~2,000 lines a batch, the open set by 10. */
+    for (;; batches++) {
+        for (int k = 0; k < 1000; k++) {
+            snprintf(id, sizeof(id), "b%d-%d", batches, k);
+            accept(fx, &(struct msg){"ticket.opened", id, batches * 10000 + k,
+                                     "email", "a", NULL});
+            if (batches > 0 && k >= 10) {
+                snprintf(id, sizeof(id), "b%d-%d", batches - 1, k);
+                accept(fx, &(struct msg){"ticket.closed", id,
+                                         batches * 10000 + k, "email", "a",
+                                         NULL});
+            }
+        }
+        open = (size_t)pipeline_stats(fx->p)->open_correlations;
+        b = flush(fx, NOW);
+        assert_int_equal(b->n_corr, 1);
+        if (b->corr[0].reset) {
+            break;
+        }
+        logged += count_lines(&b->corr[0]);
+        assert_true(logged <= 2 * open + 4096);
+        flush_done(fx, true);
+        assert_true(batches < 100);
+    }
+    /* the snapshot came as soon as the log would have passed the bound */
+    assert_true(logged + 1990 > 2 * open + 4096);
+    assert_int_equal(count_lines(&b->corr[0]), open);
+
+    /* Its lines restore the same open records. */
+    q = pipeline_new(&fx->cfg, false, err, sizeof(err));
+    assert_non_null(q);
+    qp = pipeline_partition(q, "in/0");
+    assert_non_null(qp);
+    for (const char *l = b->corr[0].text, *end = l + b->corr[0].len; l < end;) {
+        const char *nl = memchr(l, '\n', (size_t)(end - l));
+        char value[128];
+        assert_non_null(nl);
+        assert_true(nl - l > 17 && (size_t)(nl - l) < sizeof(value) + 17);
+        snprintf(value, sizeof(value), "%.*s", (int)(nl - l - 17), l + 17);
+        assert_int_equal(pipeline_partition_restore(
+                             q, qp, strtoull(l, NULL, 16), value),
+                         0);
+        l = nl + 1;
+    }
+    assert_int_equal(pipeline_stats(q)->open_correlations, open);
+    pipeline_destroy(q);
     flush_done(fx, true);
 }
 
@@ -1629,6 +1711,7 @@ int main(void)
         T(test_tenant_limit_rejects_further_tenants),
         T(test_dims_beyond_cap_fold_into_other),
         T(test_persist_writes_only_what_outlives_a_batch),
+        T(test_persist_log_is_compacted_into_a_snapshot),
         T(test_open_correlation_cap_evicts_oldest_first),
         T(test_open_correlation_cap_counts_every_kind),
         T(test_open_correlation_cap_evicts_oldest_across_partitions),

@@ -25,6 +25,7 @@
 
 #include "event.h"
 #include "scan.h"
+#include "scanpool.h"
 
 #define MAX_BYTES 65536
 #define PATH_SIZE 4096
@@ -622,6 +623,53 @@ static void nul_bytes_are_not_json(void **state)
     }
 }
 
+/* The scan thread gives what scan_event gives, item by item, over many
+ * hand-overs, including the items it must leave alone (buf NULL). */
+static void scan_thread_matches_scan_event(void **state)
+{
+    enum { N = 600, FROM = 150 };
+    static const char *const msgs[] = {
+        DM_WITH("\"queue\":\"q1\""), NPS_WITH("9"), NPS_WITH("11"), "{}",
+        "not json", DM_WITH("\"wait_ms\":-1"),
+    };
+    struct scan_item *items = calloc(N, sizeof(*items));
+    char err[256];
+    struct scanpool *sp = scanpool_new(MAX_BYTES, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(items);
+    assert_non_null(sp);
+    for (int round = 0; round < 50; round++) {
+        for (int i = 0; i < N; i++) {
+            const char *m = msgs[(i + round) % 6];
+            items[i].buf = (i + round) % 7 == 0 ? NULL : m;
+            items[i].len = strlen(m);
+            items[i].rc = 42; /* must stay for buf NULL */
+        }
+        scanpool_start(sp, items, FROM, N);
+        scanpool_scan(MAX_BYTES, items, 0, FROM);
+        scanpool_wait(sp);
+        for (int i = 0; i < N; i++) {
+            struct outcome want;
+            if (items[i].buf == NULL) {
+                assert_int_equal(items[i].rc, 42);
+                continue;
+            }
+            want.rc = scan_event(items[i].buf, items[i].len, MAX_BYTES,
+                                 &want.ev, &want.err);
+            assert_int_equal(items[i].rc, want.rc);
+            if (want.rc == 0) {
+                assert_true(same_event(&items[i].ev, &want.ev));
+            } else {
+                assert_int_equal(items[i].err.reason, want.err.reason);
+                assert_string_equal(items[i].err.field, want.err.field);
+            }
+        }
+    }
+    scanpool_destroy(sp);
+    free(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +682,7 @@ int main(void)
         cmocka_unit_test(real_overflow_matches_strtod),
         cmocka_unit_test(too_large_and_null_buffer),
         cmocka_unit_test(nul_bytes_are_not_json),
+        cmocka_unit_test(scan_thread_matches_scan_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
