@@ -31,10 +31,14 @@
 --   Appends chunks (lines of struct corr_log in pipeline.h) to the list key,
 --   one partition's correlation log; reset = 1 first deletes it (the chunks
 --   are a snapshot of the open records). No Lua work per correlation.
--- tick   prefix clock wall res retention slide nwin {name ms}*nwin
---   For every row with waits (tp:{T}:waiting): refresh oldest_wait_ms from
---   the clock (live deletes it when a row's last wait ends); with
---   slide = 1 (the clock entered a new bucket) slide every window too.
+-- tick   prefix clock wall res retention slide nwin {name ms}*nwin cursor count
+--   For every row with waits (tp:{T}:waiting) of the tenants one SSCAN of
+--   PREFIX:tenants from cursor returns (COUNT count): refresh oldest_wait_ms
+--   from the clock (live deletes it when a row's last wait ends); with
+--   slide = 1 (the clock entered a new bucket) slide every window of their
+--   rows too. Reply {rows refreshed, next cursor}: store.c calls again until
+--   the cursor is 0, so no call holds Redis for long however many rows there
+--   are (a tenant returned twice is refreshed twice; both are idempotent).
 -- rows   prefix
 --   Every tenant's leaf rows: a flat list {tenant dim}*.
 -- alert_read prefix clock res n {tenant dim source field window ncount
@@ -606,9 +610,10 @@ local function op_tick(a)
     retention = tonumber(a[6]),
   }
   local do_slide = a[7] == '1'
-  local windows = read_windows(a, 8)
+  local windows, i = read_windows(a, 8)
+  local scan = redis.call('SSCAN', ctx.pfx .. ':tenants', a[i], 'COUNT', a[i + 1])
   local n = 0
-  for _, tenant in ipairs(redis.call('SMEMBERS', ctx.pfx .. ':tenants')) do
+  for _, tenant in ipairs(scan[2]) do
     local rp = row_prefix(ctx.pfx, tenant)
     for _, dim in ipairs(redis.call('SMEMBERS', rp .. 'waiting')) do
       refresh_oldest(new_row(ctx, tenant, dim), ctx.clock)
@@ -623,7 +628,7 @@ local function op_tick(a)
       end
     end
   end
-  return n
+  return { n, scan[1] }
 end
 
 local function op_rows(a)
