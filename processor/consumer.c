@@ -3,6 +3,7 @@
 #include "consumer.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,11 +43,15 @@
  */
 
 #define POLL_MS 100
-#define BATCH_MAX 2000 /* messages handled between two housekeeping rounds */
-/* Messages parsed together: the scan thread parses the last 3/4 of a batch
- * while this thread parses the first quarter and processes it (processing
- * costs about twice the parsing), so the two finish about together. Smaller
- * batches (a quiet stream) are parsed here, without a hand-over. */
+/* Messages handled between two housekeeping rounds (about 15 ms at full
+ * speed): a long run keeps the two batches below overlapping; 2000 left
+ * this thread waiting for the scan thread 0.5 s in 3 s. */
+#define BATCH_MAX 8192
+/* Messages parsed together. In a run of polls each full batch is parsed
+ * whole on the scan thread while this thread processes the one before;
+ * the last, partial batch of a run is shared (the scan thread parses its
+ * last 3/4 while this thread parses the first quarter and processes it).
+ * Smaller batches (a quiet stream) are parsed here, without a hand-over. */
 #define SCAN_BATCH 512
 #define SCAN_SHARED_MIN 64
 #define MEMBER_MAX 300
@@ -82,9 +87,13 @@ struct consumer {
     bool paused;
     bool closing_abandoned; /* shutdown gave up writing the pending state */
     struct scanpool *scan;
-    rd_kafka_message_t *batch[SCAN_BATCH]; /* polled, not yet handled */
-    struct scan_item *items;               /* SCAN_BATCH of them */
-    size_t n_batch;
+    /* Two batches of polled messages not yet handled: one being filled by
+     * polls, and (while scanning) the older one with the scan thread. */
+    rd_kafka_message_t *batch[2][SCAN_BATCH];
+    struct scan_item *items[2]; /* SCAN_BATCH each */
+    size_t n_batch[2];
+    int fill;      /* the batch being filled */
+    bool scanning; /* batch !fill is with the scan thread */
     int batch_rc; /* -1: handling failed (out of memory): stop */
     uint64_t dlq_failed;
     struct log_limit reject_limit, kafka_limit, dlq_limit;
@@ -576,7 +585,8 @@ static int handle(struct consumer *c, rd_kafka_message_t *m,
         return 0; /* a message of a partition already revoked */
     }
     switch (pipeline_process_scanned(engine_pipeline(c->engine), ps->pipe_part,
-                                     it->rc, &it->ev, now_ms, &it->err)) {
+                                     it->rc, &it->ev, &it->h, now_ms,
+                                     &it->err)) {
     case PIPE_REJECTED:
         dead_letter(c, m, &it->err);
         break;
@@ -591,38 +601,102 @@ static int handle(struct consumer *c, rd_kafka_message_t *m,
     return 0;
 }
 
-/* Handles the polled messages in polling order: parsed (most of a big batch
- * on the scan thread), then processed here. Called before anything that
- * must see them handled: the end of a poll run, and a rebalance (which
+/* The payloads of batch b, for scanning. */
+static void take_items(struct consumer *c, int b)
+{
+    for (size_t i = 0; i < c->n_batch[b]; i++) {
+        const rd_kafka_message_t *m = c->batch[b][i];
+        c->items[b][i].buf = m->err ? NULL : m->payload;
+        c->items[b][i].len = m->len;
+    }
+}
+
+/* Events this many places ahead are prefetched: about the number of
+ * memory loads a core keeps in flight, and the dedupe window and open
+ * correlations are far bigger than the caches. */
+#define PREFETCH_AHEAD 8
+
+static void prefetch(struct consumer *c, const rd_kafka_message_t *m,
+                     const struct scan_item *it)
+{
+    struct part_state *ps;
+
+    if (m->err || it->rc != 0) {
+        return;
+    }
+    ps = find_part(c, rd_kafka_topic_name(m->rkt), m->partition);
+    if (ps != NULL) {
+        pipeline_prefetch(engine_pipeline(c->engine), ps->pipe_part, &it->h);
+    }
+}
+
+/* Processes scanned batch b in order and empties it; items from wait_at on
+ * are the scan thread's, waited for there. */
+static void process_batch(struct consumer *c, int b, size_t wait_at)
+{
+    int64_t now_ms = tstamp_now_ms();
+    size_t n = c->n_batch[b];
+
+    for (size_t i = 0; i < n; i++) {
+        size_t ahead = i + PREFETCH_AHEAD;
+        if (i == wait_at) {
+            scanpool_wait(c->scan);
+        }
+        if (ahead < n && (ahead < wait_at || i >= wait_at)) {
+            prefetch(c, c->batch[b][ahead], &c->items[b][ahead]);
+        }
+        if (c->batch_rc == 0 && c->fatal[0] == '\0') {
+            c->batch_rc = handle(c, c->batch[b][i], &c->items[b][i], now_ms);
+        }
+        rd_kafka_message_destroy(c->batch[b][i]);
+    }
+    c->n_batch[b] = 0;
+}
+
+/* A full batch goes to the scan thread whole, and the batch it scanned
+ * before is processed here meanwhile: in a run of polls, parsing and
+ * processing overlap. */
+static void pass_batch(struct consumer *c)
+{
+    int b = c->fill;
+
+    take_items(c, b);
+    if (c->scanning) {
+        scanpool_wait(c->scan);
+    }
+    scanpool_start(c->scan, c->items[b], 0, c->n_batch[b]);
+    c->fill = !b;
+    if (c->scanning) {
+        process_batch(c, c->fill, SIZE_MAX);
+    }
+    c->scanning = true;
+}
+
+/* Handles every polled message in polling order: the batch with the scan
+ * thread, then the one being filled (most of it parsed on the scan thread
+ * while this thread parses the rest and processes). Called before anything
+ * that must see them handled: the end of a poll run, and a rebalance (which
  * flushes and drops partitions), so batching changes no outcome. */
 static void handle_batch(struct consumer *c)
 {
-    size_t n = c->n_batch, k = n;
-    int64_t now_ms = tstamp_now_ms();
+    int b = c->fill;
+    size_t n = c->n_batch[b], k = n;
 
+    if (c->scanning) {
+        scanpool_wait(c->scan);
+        c->scanning = false;
+        process_batch(c, !b, SIZE_MAX);
+    }
     if (n == 0) {
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        const rd_kafka_message_t *m = c->batch[i];
-        c->items[i].buf = m->err ? NULL : m->payload;
-        c->items[i].len = m->len;
-    }
+    take_items(c, b);
     if (n >= SCAN_SHARED_MIN) {
         k = n / 4;
-        scanpool_start(c->scan, c->items, k, n);
+        scanpool_start(c->scan, c->items[b], k, n);
     }
-    scanpool_scan((size_t)c->cfg->max_message_bytes, c->items, 0, k);
-    for (size_t i = 0; i < n; i++) {
-        if (i == k) {
-            scanpool_wait(c->scan);
-        }
-        if (c->batch_rc == 0 && c->fatal[0] == '\0') {
-            c->batch_rc = handle(c, c->batch[i], &c->items[i], now_ms);
-        }
-        rd_kafka_message_destroy(c->batch[i]);
-    }
-    c->n_batch = 0;
+    scanpool_scan((size_t)c->cfg->max_message_bytes, c->items[b], 0, k);
+    process_batch(c, b, k == n ? SIZE_MAX : k);
 }
 
 /* ---- lifecycle ---- */
@@ -690,11 +764,12 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
     c->engine = e;
     c->http = h;
     c->group = config_kafka(cfg, "group.id");
-    c->items = calloc(SCAN_BATCH, sizeof(*c->items));
-    if (c->items == NULL ||
+    c->items[0] = calloc(SCAN_BATCH, sizeof(*c->items[0]));
+    c->items[1] = calloc(SCAN_BATCH, sizeof(*c->items[1]));
+    if (c->items[0] == NULL || c->items[1] == NULL ||
         (c->scan = scanpool_new((size_t)cfg->max_message_bytes, errstr,
                                 errstr_size)) == NULL) {
-        if (c->items == NULL) {
+        if (c->items[0] == NULL || c->items[1] == NULL) {
             snprintf(errstr, errstr_size, "out of memory");
         }
         goto out_fail;
@@ -890,9 +965,9 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
          * the housekeeping below is done once per run. */
         m = rd_kafka_consumer_poll(c->rk, POLL_MS);
         for (int n = 1; m != NULL; n++) {
-            c->batch[c->n_batch++] = m;
-            if (c->n_batch == SCAN_BATCH) {
-                handle_batch(c);
+            c->batch[c->fill][c->n_batch[c->fill]++] = m;
+            if (c->n_batch[c->fill] == SCAN_BATCH) {
+                pass_batch(c);
             }
             m = n < BATCH_MAX && c->batch_rc == 0
                     ? rd_kafka_consumer_poll(c->rk, 0)
@@ -976,6 +1051,7 @@ void consumer_destroy(struct consumer *c)
     }
     free(c->parts);
     scanpool_destroy(c->scan);
-    free(c->items);
+    free(c->items[0]);
+    free(c->items[1]);
     free(c);
 }

@@ -54,6 +54,11 @@ struct corr_rec *corr_find(struct corr *c, uint64_t key)
     return i ? &c->recs[*i] : NULL;
 }
 
+void corr_prefetch(const struct corr *c, uint64_t key)
+{
+    u64map_prefetch(&c->index, key);
+}
+
 static uint32_t take_slot(struct corr *c)
 {
     uint32_t i;

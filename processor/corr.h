@@ -35,6 +35,9 @@ uint64_t corr_key(enum corr_kind kind, uint64_t tenant_hash, const char *id);
 /* The open record with that key, or NULL. Valid until the next open. */
 struct corr_rec *corr_find(struct corr *c, uint64_t key);
 
+/* Starts loading where corr_find of key looks first (a hint). */
+void corr_prefetch(const struct corr *c, uint64_t key);
+
 /* Opens a record (key must not be open). Returns it zeroed but for key, or
  * NULL when out of memory. */
 struct corr_rec *corr_open(struct corr *c, uint64_t key);

@@ -95,6 +95,11 @@ int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms)
     return 0;
 }
 
+void dedupe_prefetch(const struct dedupe *d, uint64_t key)
+{
+    u64map_prefetch(&d->index, key);
+}
+
 uint64_t dedupe_evicted(const struct dedupe *d)
 {
     return d->evicted;

@@ -17,6 +17,9 @@ void dedupe_destroy(struct dedupe *d);
  * must not go backwards by more than the horizon. */
 int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms);
 
+/* Starts loading what dedupe_check of key will read (a hint). */
+void dedupe_prefetch(const struct dedupe *d, uint64_t key);
+
 /* Keys forgotten early because the capacity was reached. */
 uint64_t dedupe_evicted(const struct dedupe *d);
 size_t dedupe_count(const struct dedupe *d);

@@ -72,9 +72,18 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+uint64_t dims_tenant_key(const char *name)
+{
+    return hash64(name, strlen(name), 0x7465);
+}
+
 int dims_tenant(struct dims *d, const char *name)
 {
-    uint64_t key = hash64(name, strlen(name), 0x7465);
+    return dims_tenant_keyed(d, name, dims_tenant_key(name));
+}
+
+int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
+{
     uint32_t *idx = u64map_get(&d->tenant_index, key);
     struct tenant *t;
 

@@ -32,6 +32,11 @@ void dims_destroy(struct dims *d);
  * limits.max_tenants is reached (or out of memory). */
 int dims_tenant(struct dims *d, const char *name);
 
+/* The key dims_tenant looks a tenant name up by (a function of the name
+ * only, so another thread may compute it ahead), and the lookup by it. */
+uint64_t dims_tenant_key(const char *name);
+int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key);
+
 /* Index of the leaf row CHANNEL:QUEUE of a tenant, interned with its roll-ups.
  * Beyond limits.max_dims_per_tenant new pairs fold into _other:_other and
  * *folded is set. Returns -1 on out of memory. */

@@ -298,17 +298,58 @@ static int mark_changed(struct pipeline *p, struct partition *part,
     return u64map_put(&part->changed, key, first);
 }
 
-static uint64_t rec_key(const struct pipeline *p, enum corr_kind kind,
-                        uint32_t tenant, const struct event *ev)
+/* The kind of correlation an event type opens, ends or touches; -1 for
+ * surveys. */
+static int corr_kind_of(enum event_type type)
 {
-    return corr_key(kind, dims_tenant_hash(p->dims, (int)tenant), ev->corr_id);
+    switch (type) {
+    case EV_DM_RECEIVED:
+    case EV_DM_REPLIED:
+        return CORR_DM;
+    case EV_CALL_QUEUED:
+    case EV_CALL_ANSWERED:
+    case EV_CALL_ABANDONED:
+    case EV_CALL_ENDED:
+        return CORR_CALL;
+    case EV_TICKET_OPENED:
+    case EV_TICKET_REPLIED:
+    case EV_TICKET_CLOSED:
+    case EV_TICKET_REOPENED:
+        return CORR_TICKET;
+    default:
+        return -1;
+    }
 }
 
-static struct corr_rec *find_rec(struct pipeline *p, struct partition *part,
-                                 enum corr_kind kind, uint32_t tenant,
-                                 const struct event *ev)
+void pipeline_hash_event(const struct event *ev, struct event_hashes *h)
 {
-    return corr_find(part->corr, rec_key(p, kind, tenant, ev));
+    int kind = corr_kind_of(ev->type);
+
+    h->tenant = dims_tenant_key(ev->tenant);
+    h->id = hash64(ev->event_id, strlen(ev->event_id), 0);
+    h->corr = kind < 0 ? 0
+                       : corr_key((enum corr_kind)kind, h->tenant, ev->corr_id);
+}
+
+/* Duplicates are judged per tenant and per partition instance: a partition
+ * assigned again re-reads from its recorded offsets, and those events are
+ * not duplicates of the first reading. */
+static uint64_t dedupe_key(const struct partition *part,
+                           const struct event_hashes *h)
+{
+    return hash64_pair(h->id, h->tenant + part->id);
+}
+
+void pipeline_prefetch(const struct pipeline *p, const struct partition *part,
+                       const struct event_hashes *h)
+{
+    dedupe_prefetch(p->dedupe, dedupe_key(part, h));
+    if (h->corr != 0) {
+        corr_prefetch(part->corr, h->corr);
+        if (p->persist) {
+            u64map_prefetch(&part->changed, h->corr);
+        }
+    }
 }
 
 
@@ -364,10 +405,9 @@ static void evict_if_full(struct pipeline *p)
 /* Opens a record unless one is open (a repeated start does not restart the
  * wait). Returns 0 or -1 (out of memory). */
 static int open_rec(struct pipeline *p, struct partition *part,
-                                 enum corr_kind kind, const struct event *ev,
-                                 int tenant, int dim, bool waiting)
+                    enum corr_kind kind, uint64_t key, const struct event *ev,
+                    int tenant, int dim, bool waiting)
 {
-    uint64_t key = rec_key(p, kind, (uint32_t)tenant, ev);
     struct corr_rec *r = corr_find(part->corr, key);
 
     if (r != NULL) {
@@ -416,12 +456,11 @@ static int record_wait(struct agg_cell *c, int64_t w, int64_t target_ms)
 }
 
 /* dm.replied, call.answered: close the wait with a sample. */
-static int end_wait(struct pipeline *p, struct partition *part,
-                    enum corr_kind kind, const struct event *ev,
-                    struct agg_cell *c, int64_t target_ms)
+static int end_wait(struct pipeline *p, struct partition *part, uint64_t key,
+                    const struct event *ev, struct agg_cell *c,
+                    int64_t target_ms)
 {
-    struct corr_rec *r =
-        find_rec(p, part, kind, c->tenant, ev);
+    struct corr_rec *r = corr_find(part->corr, key);
     int64_t w;
 
     if (r == NULL && ev->wait_ms == EVENT_NO_WAIT) {
@@ -435,12 +474,11 @@ static int end_wait(struct pipeline *p, struct partition *part,
     return record_wait(c, w, target_ms);
 }
 
-static void abandon(struct pipeline *p, struct partition *part,
+static void abandon(struct pipeline *p, struct partition *part, uint64_t key,
                     const struct event *ev, struct agg_cell *c,
                     int64_t target_ms)
 {
-    struct corr_rec *r =
-        find_rec(p, part, CORR_CALL, c->tenant, ev);
+    struct corr_rec *r = corr_find(part->corr, key);
     int64_t w;
 
     c->f[F_ABANDONED]++;
@@ -459,11 +497,9 @@ static void abandon(struct pipeline *p, struct partition *part,
 }
 
 static void close_quietly(struct pipeline *p, struct partition *part,
-                          enum corr_kind kind, const struct event *ev,
-                          uint32_t tenant)
+                          uint64_t key)
 {
-    struct corr_rec *r =
-        find_rec(p, part, kind, tenant, ev);
+    struct corr_rec *r = corr_find(part->corr, key);
 
     if (r != NULL) {
         close_rec(p, part, r);
@@ -471,11 +507,10 @@ static void close_quietly(struct pipeline *p, struct partition *part,
 }
 
 static int ticket_reply(struct pipeline *p, struct partition *part,
-                        const struct event *ev, struct agg_cell *c,
-                        int64_t target_ms)
+                        uint64_t key, const struct event *ev,
+                        struct agg_cell *c, int64_t target_ms)
 {
-    struct corr_rec *r =
-        find_rec(p, part, CORR_TICKET, c->tenant, ev);
+    struct corr_rec *r = corr_find(part->corr, key);
 
     if (r == NULL) {
         if (ev->wait_ms == EVENT_NO_WAIT) {
@@ -496,10 +531,10 @@ static int ticket_reply(struct pipeline *p, struct partition *part,
 }
 
 static int ticket_close(struct pipeline *p, struct partition *part,
-                        const struct event *ev, struct agg_cell *c)
+                        uint64_t key, const struct event *ev,
+                        struct agg_cell *c)
 {
-    struct corr_rec *r =
-        find_rec(p, part, CORR_TICKET, c->tenant, ev);
+    struct corr_rec *r = corr_find(part->corr, key);
     int64_t ttr;
 
     if (ev->opened_ms != EVENT_NO_TIME) {
@@ -541,7 +576,8 @@ static void survey(const struct event *ev, struct agg_cell *c)
  * service-level target is looked up by its own channel. Returns 0 or -1 (out
  * of memory). */
 static int apply(struct pipeline *p, struct partition *part,
-                 const struct event *ev, int tenant, int dim, bool folded)
+                 const struct event *ev, uint64_t key, int tenant, int dim,
+                 bool folded)
 {
     struct agg_cell *c =
         agg_cell(p->pending, (uint32_t)tenant, (uint32_t)dim, ev->occurred_ms);
@@ -554,28 +590,28 @@ static int apply(struct pipeline *p, struct partition *part,
     c->f[F_EVENTS]++;
     switch (ev->type) {
     case EV_DM_RECEIVED:
-        return open_rec(p, part, CORR_DM, ev, tenant, dim, true);
+        return open_rec(p, part, CORR_DM, key, ev, tenant, dim, true);
     case EV_CALL_QUEUED:
-        return open_rec(p, part, CORR_CALL, ev, tenant, dim, true);
+        return open_rec(p, part, CORR_CALL, key, ev, tenant, dim, true);
     case EV_TICKET_OPENED:
-        return open_rec(p, part, CORR_TICKET, ev, tenant, dim, true);
+        return open_rec(p, part, CORR_TICKET, key, ev, tenant, dim, true);
     case EV_TICKET_REOPENED:
-        return open_rec(p, part, CORR_TICKET, ev, tenant, dim, false);
+        return open_rec(p, part, CORR_TICKET, key, ev, tenant, dim, false);
     case EV_DM_REPLIED:
-        return end_wait(p, part, CORR_DM, ev, c, target);
+        return end_wait(p, part, key, ev, c, target);
     case EV_CALL_ANSWERED:
         c->f[F_ANSWERED]++;
-        return end_wait(p, part, CORR_CALL, ev, c, target);
+        return end_wait(p, part, key, ev, c, target);
     case EV_CALL_ABANDONED:
-        abandon(p, part, ev, c, target);
+        abandon(p, part, key, ev, c, target);
         return 0;
     case EV_CALL_ENDED:
-        close_quietly(p, part, CORR_CALL, ev, (uint32_t)tenant);
+        close_quietly(p, part, key);
         return 0;
     case EV_TICKET_REPLIED:
-        return ticket_reply(p, part, ev, c, target);
+        return ticket_reply(p, part, key, ev, c, target);
     case EV_TICKET_CLOSED:
-        return ticket_close(p, part, ev, c);
+        return ticket_close(p, part, key, ev, c);
     default:
         survey(ev, c);
         return 0;
@@ -633,8 +669,9 @@ static enum pipe_outcome check_time(struct pipeline *p, const struct event *ev,
 
 static enum pipe_outcome process_event(struct pipeline *p,
                                        struct partition *part,
-                                       const struct event *ev, int64_t now_ms,
-                                       struct event_error *err)
+                                       const struct event *ev,
+                                       const struct event_hashes *h,
+                                       int64_t now_ms, struct event_error *err)
 {
     enum pipe_outcome rc = check_time(p, ev, now_ms, err);
     int tenant, dim;
@@ -643,7 +680,7 @@ static enum pipe_outcome process_event(struct pipeline *p,
     if (rc == PIPE_REJECTED) {
         return rc;
     }
-    tenant = dims_tenant(p->dims, ev->tenant);
+    tenant = dims_tenant_keyed(p->dims, ev->tenant, h->tenant);
     if (tenant < 0) {
         return reject(p, err, REJ_TENANT_LIMIT, "tenant",
                       "tenant limit (limits.max_tenants) reached");
@@ -651,9 +688,7 @@ static enum pipe_outcome process_event(struct pipeline *p,
     if (rc == PIPE_LATE) {
         return note_late(p, tenant) < 0 ? PIPE_ERROR : PIPE_LATE;
     }
-    switch (dedupe_check(p->dedupe,
-                         hash64(ev->event_id, strlen(ev->event_id),
-                                ((uint64_t)part->id << 32) | (uint32_t)tenant),
+    switch (dedupe_check(p->dedupe, dedupe_key(part, h),
                          pipeline_clock(p, now_ms))) {
     case 1:
         p->stats.duplicates++;
@@ -662,7 +697,7 @@ static enum pipe_outcome process_event(struct pipeline *p,
         return PIPE_ERROR;
     }
     dim = dims_pair(p->dims, tenant, ev->channel, ev->queue, &folded);
-    if (dim < 0 || apply(p, part, ev, tenant, dim, folded) < 0) {
+    if (dim < 0 || apply(p, part, ev, h->corr, tenant, dim, folded) < 0) {
         return PIPE_ERROR;
     }
     p->stats.folded += folded;
@@ -675,17 +710,22 @@ enum pipe_outcome pipeline_process(struct pipeline *p, struct partition *part,
                                    struct event_error *err)
 {
     struct event ev;
+    struct event_hashes h;
     /* The single-pass scanner: same decisions, classes and fields as
      * event_parse (jansson), proven by tests/fuzz and test_scan; ~10x
      * cheaper per event. */
     int rc = scan_event(buf, len, (size_t)p->cfg->max_message_bytes, &ev, err);
 
-    return pipeline_process_scanned(p, part, rc, &ev, now_ms, err);
+    if (rc == 0) {
+        pipeline_hash_event(&ev, &h);
+    }
+    return pipeline_process_scanned(p, part, rc, &ev, &h, now_ms, err);
 }
 
 enum pipe_outcome pipeline_process_scanned(struct pipeline *p,
                                            struct partition *part,
                                            int scan_rc, const struct event *ev,
+                                           const struct event_hashes *h,
                                            int64_t now_ms,
                                            struct event_error *err)
 {
@@ -694,7 +734,7 @@ enum pipe_outcome pipeline_process_scanned(struct pipeline *p,
         p->stats.rejected[err->reason]++;
         return PIPE_REJECTED;
     }
-    return process_event(p, part, ev, now_ms, err);
+    return process_event(p, part, ev, h, now_ms, err);
 }
 
 bool pipeline_flush_due(const struct pipeline *p, int64_t now_ms)
@@ -1029,6 +1069,9 @@ static void snapshot_one(const struct corr_rec *r, void *arg)
     }
 }
 
+/* Slots of the changed set looked ahead of the one at hand. */
+#define CORR_PREFETCH_AHEAD 16
+
 /* The log of part for this flush: its changes, or a snapshot of its open
  * records when the log would pass twice their number (plus some slack), so
  * Redis holds O(open) and a restore reads O(open). *lines: the lines
@@ -1047,6 +1090,11 @@ static int build_corr_part(struct pipeline *p, struct partition *part,
     }
     for (size_t k = 0; k < ch->cap; k++) {
         const struct corr_rec *r;
+        /* The changed keys are spread over the open records at random. */
+        if (k + CORR_PREFETCH_AHEAD < ch->cap &&
+            ch->slots[k + CORR_PREFETCH_AHEAD].key != 0) {
+            corr_prefetch(part->corr, ch->slots[k + CORR_PREFETCH_AHEAD].key);
+        }
         if (ch->slots[k].key == 0) {
             continue;
         }

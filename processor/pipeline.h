@@ -120,12 +120,31 @@ enum pipe_outcome pipeline_process(struct pipeline *p, struct partition *part,
                                    const char *buf, size_t len, int64_t now_ms,
                                    struct event_error *err);
 
+/* The hashes processing an event looks things up by, functions of the
+ * event alone: another thread can compute them ahead (the scan thread), and
+ * pipeline_prefetch can start loading what they lead to. */
+struct event_hashes {
+    uint64_t tenant; /* dims_tenant_key of the tenant */
+    uint64_t id;     /* of event_id (the dedupe key adds the partition) */
+    uint64_t corr;   /* the correlation record's key; 0 for surveys */
+};
+
+void pipeline_hash_event(const struct event *ev, struct event_hashes *h);
+
+/* A hint, for an event to be processed soon from part: starts loading the
+ * dedupe and correlation slots its hashes lead to, so processing it does
+ * not wait for memory. */
+void pipeline_prefetch(const struct pipeline *p, const struct partition *part,
+                       const struct event_hashes *h);
+
 /* pipeline_process of a message already scanned (scan_event with
  * max_message_bytes, e.g. on another thread): scan_rc and *ev or *err are
- * what scan_event gave. */
+ * what scan_event gave, *h what pipeline_hash_event gave (read only when
+ * scan_rc is 0). */
 enum pipe_outcome pipeline_process_scanned(struct pipeline *p,
                                            struct partition *part,
                                            int scan_rc, const struct event *ev,
+                                           const struct event_hashes *h,
                                            int64_t now_ms,
                                            struct event_error *err);
 

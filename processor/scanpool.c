@@ -31,6 +31,9 @@ void scanpool_scan(size_t max_bytes, struct scan_item *items, size_t from,
         if (it->buf != NULL) {
             it->rc = scan_event(it->buf, it->len, max_bytes, &it->ev,
                                 &it->err);
+            if (it->rc == 0) {
+                pipeline_hash_event(&it->ev, &it->h);
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "event.h"
+#include "pipeline.h"
 
 /* One message of a batch and what scanning it gave. */
 struct scan_item {
@@ -14,6 +15,7 @@ struct scan_item {
     size_t len;
     int rc;          /* scan_event's: 0, or -1 with err */
     struct event ev;
+    struct event_hashes h; /* pipeline_hash_event's, when rc is 0 */
     struct event_error err;
 };
 

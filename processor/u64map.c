@@ -43,6 +43,13 @@ uint64_t hash64(const void *data, size_t len, uint64_t seed)
     return h != 0 ? h : 1;
 }
 
+uint64_t hash64_pair(uint64_t a, uint64_t b)
+{
+    uint64_t h = mix64(a ^ mix64(b + UINT64_C(0x632be59bd9b4e019)));
+
+    return h != 0 ? h : 1;
+}
+
 void u64map_init(struct u64map *m)
 {
     memset(m, 0, sizeof(*m));
@@ -65,6 +72,13 @@ void u64map_clear(struct u64map *m)
 static size_t slot_of(const struct u64map *m, uint64_t key)
 {
     return (size_t)mix64(key) & (m->cap - 1);
+}
+
+void u64map_prefetch(const struct u64map *m, uint64_t key)
+{
+    if (m->cap > 0) {
+        __builtin_prefetch(&m->slots[slot_of(m, key)]);
+    }
 }
 
 uint32_t *u64map_get(const struct u64map *m, uint64_t key)

@@ -659,7 +659,12 @@ static void scan_thread_matches_scan_event(void **state)
                                  &want.ev, &want.err);
             assert_int_equal(items[i].rc, want.rc);
             if (want.rc == 0) {
+                struct event_hashes h;
                 assert_true(same_event(&items[i].ev, &want.ev));
+                pipeline_hash_event(&want.ev, &h);
+                assert_true(items[i].h.tenant == h.tenant &&
+                            items[i].h.id == h.id &&
+                            items[i].h.corr == h.corr);
             } else {
                 assert_int_equal(items[i].err.reason, want.err.reason);
                 assert_string_equal(items[i].err.field, want.err.field);
