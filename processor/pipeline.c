@@ -82,6 +82,15 @@ struct pipeline {
     struct u64map live_out_index;
     struct oldest_update *oldest_out;
     size_t n_oldest_out, cap_oldest_out;
+    /* build_oldest's scratch: the oldest wait start of each leaf row of one
+     * partition at leaf_min[row_base[tenant] + dim] (INT64_MAX between
+     * scans), and the rows given one, in the order first seen. */
+    size_t *row_base;
+    size_t cap_row_base;
+    int64_t *leaf_min;
+    size_t cap_leaf_min;
+    struct oldest_entry *leaves;
+    size_t n_leaves, cap_leaves;
     struct corr_log *corr_out;
     size_t n_corr_out, cap_corr_out;
     char *values;                /* corr_out texts, back to back */
@@ -178,6 +187,9 @@ void pipeline_destroy(struct pipeline *p)
     free(p->live);
     free(p->live_out);
     free(p->oldest_out);
+    free(p->row_base);
+    free(p->leaf_min);
+    free(p->leaves);
     free(p->corr_out);
     free(p->values);
     free(p->late_by_tenant);
@@ -901,27 +913,49 @@ static int oldest_note(struct oldest_set *s, uint32_t tenant, uint32_t dim,
     return 0;
 }
 
-struct oldest_scan {
-    struct pipeline *p;
-    struct oldest_set *set;
-    int rc;
-};
-
+/* The walk over a partition's open records: one array slot per leaf row. */
 static void scan_rec(const struct corr_rec *r, void *arg)
 {
-    struct oldest_scan *sc = arg;
-    const struct dim *row;
+    struct pipeline *p = arg;
+    int64_t *m;
 
-    if (!r->waiting || sc->rc < 0) {
+    if (!r->waiting) {
         return;
     }
-    row = dims_get(sc->p->dims, (int)r->tenant, (int)r->dim);
-    for (int i = 0; i < DIMS_ROLLUPS; i++) {
-        if (oldest_note(sc->set, r->tenant, (uint32_t)row->rollup[i],
-                        r->start_ms) < 0) {
-            sc->rc = -1;
-        }
+    m = &p->leaf_min[p->row_base[r->tenant] + r->dim];
+    if (*m == INT64_MAX) {
+        p->leaves[p->n_leaves++] =
+            (struct oldest_entry){r->tenant, r->dim, r->start_ms};
     }
+    if (r->start_ms < *m) {
+        *m = r->start_ms;
+    }
+}
+
+/* Sizes the scratch of build_oldest to the rows the dimensions hold now. */
+static int oldest_scratch(struct pipeline *p)
+{
+    size_t nt = dims_tenant_count(p->dims), total = 0, old = p->cap_leaf_min;
+
+    if (grow_array((void **)&p->row_base, &p->cap_row_base, nt + 1,
+                   sizeof(*p->row_base)) < 0) {
+        return -1;
+    }
+    for (size_t t = 0; t < nt; t++) {
+        p->row_base[t] = total;
+        total += dims_row_count(p->dims, (int)t);
+    }
+    p->row_base[nt] = total;
+    if (grow_array((void **)&p->leaf_min, &p->cap_leaf_min, total,
+                   sizeof(*p->leaf_min)) < 0 ||
+        grow_array((void **)&p->leaves, &p->cap_leaves, total,
+                   sizeof(*p->leaves)) < 0) {
+        return -1;
+    }
+    for (size_t i = old; i < p->cap_leaf_min; i++) {
+        p->leaf_min[i] = INT64_MAX;
+    }
+    return 0;
 }
 
 static int oldest_emit(struct pipeline *p, struct partition *part,
@@ -941,13 +975,25 @@ static int oldest_emit(struct pipeline *p, struct partition *part,
 /* Recomputes a dirty partition's oldest starts and emits what changed. */
 static int build_oldest_part(struct pipeline *p, struct partition *part)
 {
-    struct oldest_scan sc = {p, &part->computed, 0};
     struct oldest_set *pub = &part->published;
+    int rc = 0;
 
     part->computed.n = 0;
     u64map_clear(&part->computed.index);
-    corr_foreach(part->corr, scan_rec, &sc);
-    if (sc.rc < 0) {
+    p->n_leaves = 0;
+    corr_foreach(part->corr, scan_rec, p);
+    for (size_t i = 0; i < p->n_leaves; i++) {
+        const struct oldest_entry *l = &p->leaves[i];
+        int64_t *m = &p->leaf_min[p->row_base[l->tenant] + l->dim];
+        const struct dim *row = dims_get(p->dims, (int)l->tenant, (int)l->dim);
+
+        for (int k = 0; k < DIMS_ROLLUPS && rc == 0; k++) {
+            rc = oldest_note(&part->computed, l->tenant,
+                             (uint32_t)row->rollup[k], *m);
+        }
+        *m = INT64_MAX;
+    }
+    if (rc < 0) {
         return -1;
     }
     for (size_t i = 0; i < part->computed.n; i++) {
@@ -972,6 +1018,9 @@ static int build_oldest_part(struct pipeline *p, struct partition *part)
 static int build_oldest(struct pipeline *p)
 {
     p->n_oldest_out = 0;
+    if (oldest_scratch(p) < 0) {
+        return -1;
+    }
     for (size_t i = 0; i < p->n_parts; i++) {
         if (p->parts[i]->oldest_dirty &&
             build_oldest_part(p, p->parts[i]) < 0) {
