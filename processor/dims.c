@@ -103,21 +103,24 @@ int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
     return (int)d->n_tenants++;
 }
 
-static uint64_t row_key(int tenant, const char *channel, const char *queue)
+uint64_t dims_pair_hash(const char *channel, const char *queue)
 {
     size_t nc = strlen(channel);
-    uint64_t h = hash64(channel, nc,
-                        0x726f77 ^ ((uint64_t)(uint32_t)tenant << 32) ^ nc);
 
-    return hash64(queue, strlen(queue), h);
+    return hash64(queue, strlen(queue), hash64(channel, nc, 0x726f77 ^ nc));
+}
+
+static uint64_t row_key(int tenant, uint64_t pair_hash)
+{
+    return hash64_pair(pair_hash, (uint64_t)(uint32_t)tenant);
 }
 
 /* Finds or adds a row (leaf or roll-up) without the cap. */
 static int intern_row(struct dims *d, int tenant, const char *channel,
-                      const char *queue, bool leaf)
+                      const char *queue, uint64_t pair_hash, bool leaf)
 {
     struct tenant *t = &d->tenants[tenant];
-    uint64_t key = row_key(tenant, channel, queue);
+    uint64_t key = row_key(tenant, pair_hash);
     uint32_t *idx = u64map_get(&d->row_index, key);
     struct dim *r;
 
@@ -149,9 +152,12 @@ static int add_rollups(struct dims *d, int tenant, int row)
 
     strcpy(channel, r->channel);
     strcpy(queue, r->queue);
-    a = intern_row(d, tenant, channel, "_all", false);
-    b = intern_row(d, tenant, "_all", queue, false);
-    c = intern_row(d, tenant, "_all", "_all", false);
+    a = intern_row(d, tenant, channel, "_all",
+                   dims_pair_hash(channel, "_all"), false);
+    b = intern_row(d, tenant, "_all", queue, dims_pair_hash("_all", queue),
+                   false);
+    c = intern_row(d, tenant, "_all", "_all", dims_pair_hash("_all", "_all"),
+                   false);
     if (a < 0 || b < 0 || c < 0) {
         return -1;
     }
@@ -166,8 +172,15 @@ static int add_rollups(struct dims *d, int tenant, int row)
 int dims_pair(struct dims *d, int tenant, const char *channel,
               const char *queue, bool *folded)
 {
+    return dims_pair_hashed(d, tenant, channel, queue,
+                            dims_pair_hash(channel, queue), folded);
+}
+
+int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
+                     const char *queue, uint64_t pair_hash, bool *folded)
+{
     struct tenant *t = &d->tenants[tenant];
-    uint32_t *idx = u64map_get(&d->row_index, row_key(tenant, channel, queue));
+    uint32_t *idx = u64map_get(&d->row_index, row_key(tenant, pair_hash));
     int row;
 
     *folded = false;
@@ -179,12 +192,13 @@ int dims_pair(struct dims *d, int tenant, const char *channel,
         t->folded++;
         channel = "_other";
         queue = "_other";
-        idx = u64map_get(&d->row_index, row_key(tenant, channel, queue));
+        pair_hash = dims_pair_hash(channel, queue);
+        idx = u64map_get(&d->row_index, row_key(tenant, pair_hash));
         if (idx != NULL) {
             return (int)*idx;
         }
     }
-    row = intern_row(d, tenant, channel, queue, true);
+    row = intern_row(d, tenant, channel, queue, pair_hash, true);
     return row < 0 ? -1 : add_rollups(d, tenant, row);
 }
 

@@ -43,6 +43,14 @@ int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key);
 int dims_pair(struct dims *d, int tenant, const char *channel,
               const char *queue, bool *folded);
 
+/* The hash of a CHANNEL:QUEUE pair dims_pair_hashed takes: of the strings
+ * only, so it may be computed ahead on another thread. */
+uint64_t dims_pair_hash(const char *channel, const char *queue);
+
+/* dims_pair with pair_hash = dims_pair_hash(channel, queue). */
+int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
+                     const char *queue, uint64_t pair_hash, bool *folded);
+
 /* Borrowed views; valid until dims_destroy. */
 const char *dims_tenant_name(const struct dims *d, int tenant);
 /* A hash of the tenant's name (stable across processes). */

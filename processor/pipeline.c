@@ -341,6 +341,7 @@ void pipeline_hash_event(const struct event *ev, struct event_hashes *h)
     h->id = hash64(ev->event_id, strlen(ev->event_id), 0);
     h->corr = kind < 0 ? 0
                        : corr_key((enum corr_kind)kind, h->tenant, ev->corr_id);
+    h->pair = dims_pair_hash(ev->channel, ev->queue);
 }
 
 /* Duplicates are judged per tenant and per partition instance: a partition
@@ -708,7 +709,8 @@ static enum pipe_outcome process_event(struct pipeline *p,
     case -1:
         return PIPE_ERROR;
     }
-    dim = dims_pair(p->dims, tenant, ev->channel, ev->queue, &folded);
+    dim = dims_pair_hashed(p->dims, tenant, ev->channel, ev->queue, h->pair,
+                           &folded);
     if (dim < 0 || apply(p, part, ev, h->corr, tenant, dim, folded) < 0) {
         return PIPE_ERROR;
     }

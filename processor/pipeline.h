@@ -127,6 +127,7 @@ struct event_hashes {
     uint64_t tenant; /* dims_tenant_key of the tenant */
     uint64_t id;     /* of event_id (the dedupe key adds the partition) */
     uint64_t corr;   /* the correlation record's key; 0 for surveys */
+    uint64_t pair;   /* dims_pair_hash of its channel and queue */
 };
 
 void pipeline_hash_event(const struct event *ev, struct event_hashes *h);

@@ -664,7 +664,8 @@ static void scan_thread_matches_scan_event(void **state)
                 pipeline_hash_event(&want.ev, &h);
                 assert_true(items[i].h.tenant == h.tenant &&
                             items[i].h.id == h.id &&
-                            items[i].h.corr == h.corr);
+                            items[i].h.corr == h.corr &&
+                            items[i].h.pair == h.pair);
             } else {
                 assert_int_equal(items[i].err.reason, want.err.reason);
                 assert_string_equal(items[i].err.field, want.err.field);
