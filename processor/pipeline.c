@@ -925,9 +925,8 @@ static void scan_rec(const struct corr_rec *r, void *arg)
         return;
     }
     m = &p->leaf_min[p->row_base[r->tenant] + r->dim];
-    if (*m == INT64_MAX) {
-        p->leaves[p->n_leaves++] =
-            (struct oldest_entry){r->tenant, r->dim, r->start_ms};
+    if (*m == INT64_MAX) { /* first record of the row: its minimum is *m */
+        p->leaves[p->n_leaves++] = (struct oldest_entry){r->tenant, r->dim, 0};
     }
     if (r->start_ms < *m) {
         *m = r->start_ms;
@@ -939,7 +938,7 @@ static int oldest_scratch(struct pipeline *p)
 {
     size_t nt = dims_tenant_count(p->dims), total = 0, old = p->cap_leaf_min;
 
-    if (grow_array((void **)&p->row_base, &p->cap_row_base, nt + 1,
+    if (grow_array((void **)&p->row_base, &p->cap_row_base, nt,
                    sizeof(*p->row_base)) < 0) {
         return -1;
     }
@@ -947,7 +946,6 @@ static int oldest_scratch(struct pipeline *p)
         p->row_base[t] = total;
         total += dims_row_count(p->dims, (int)t);
     }
-    p->row_base[nt] = total;
     if (grow_array((void **)&p->leaf_min, &p->cap_leaf_min, total,
                    sizeof(*p->leaf_min)) < 0 ||
         grow_array((void **)&p->leaves, &p->cap_leaves, total,

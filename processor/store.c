@@ -810,6 +810,28 @@ int store_flush_poll(struct store *s, int wait_ms, char *errstr,
     return t->rc;
 }
 
+static redisReply *call_args(struct store *s, char *errstr,
+                               size_t errstr_size)
+{
+    redisReply *r = NULL;
+
+    if (args_send(s, &s->a) < 0 ||
+        redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
+        snprintf(errstr, errstr_size, "redis: %s",
+                 s->ctx ? s->ctx->errstr : "out of memory");
+        disconnect(s);
+        s->stats.errors++;
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(errstr, errstr_size, "redis: %s", r->str);
+        freeReplyObject(r);
+        s->stats.errors++;
+        return NULL;
+    }
+    return r;
+}
+
 /* Tenants per tick call: one SSCAN step of PREFIX:tenants. A tenant's rows
  * are bounded by limits.max_dims_per_tenant, so each call holds Redis for a
  * bounded time (about 4 ms per tenant of 120 rows and 3 windows here) and
@@ -832,17 +854,7 @@ int store_tick(struct store *s, int64_t clock_ms, int64_t wall_ms, bool slide,
         add_timing(s, &s->a, clock_ms, wall_ms, slide ? 1 : 0);
         args_str(&s->a, cursor);
         args_i64(&s->a, TICK_TENANTS);
-        if (args_send(s, &s->a) < 0 ||
-            redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
-            snprintf(errstr, errstr_size, "redis tick: %s", s->ctx->errstr);
-            disconnect(s);
-            s->stats.errors++;
-            return -1;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(errstr, errstr_size, "redis tick: %s", r->str);
-            freeReplyObject(r);
-            s->stats.errors++;
+        if ((r = call_args(s, errstr, errstr_size)) == NULL) {
             return -1;
         }
         c = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]
@@ -1065,28 +1077,6 @@ int store_read_corr(struct store *s, const char *group, const char *member,
 /* ---- alerts ---- */
 
 /* Sends the command built in s->a and returns its reply (new) or NULL. */
-static redisReply *call_args(struct store *s, char *errstr,
-                               size_t errstr_size)
-{
-    redisReply *r = NULL;
-
-    if (args_send(s, &s->a) < 0 ||
-        redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
-        snprintf(errstr, errstr_size, "redis: %s",
-                 s->ctx ? s->ctx->errstr : "out of memory");
-        disconnect(s);
-        s->stats.errors++;
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(errstr, errstr_size, "redis: %s", r->str);
-        freeReplyObject(r);
-        s->stats.errors++;
-        return NULL;
-    }
-    return r;
-}
-
 int store_rows(struct store *s,
                void (*fn)(const char *tenant, const char *dim, void *arg),
                void *arg, char *errstr, size_t errstr_size)

@@ -21,16 +21,20 @@ summary_count() {
     awk -v k="$2" '$1 == k { print $2 }' "$1"
 }
 
+# The newest occurred_at of an event file tpgen wrote (in time order), in
+# epoch ms: the replay clock at its end.
+last_clock() {
+    local ts
+    ts=$(tail -n 1 "$1" | sed -E 's/.*"occurred_at":("[^"]*"|[0-9]+).*/\1/' | tr -d '"')
+    if [[ $ts =~ ^[0-9]+$ ]]; then echo "$ts"; else date -d "$ts" +%s%3N; fi
+}
+
 build/tpgen --seed 11 --count 60000 --span 30h --start 2026-01-10T00:00:00Z \
     --duplicates 200 --invalid 40 --out "$dir/stream.ndjson" \
     --valid-out "$dir/valid.ndjson" 2>"$dir/tpgen.err"
 
-# The newest occurred_at of the stream (tpgen writes in time order) is the
-# replay clock at the end.
-last=$(tail -n 1 "$dir/valid.ndjson")
-ts=$(sed -E 's/.*"occurred_at":("[^"]*"|[0-9]+).*/\1/' <<<"$last" | tr -d '"')
-if [[ $ts =~ ^[0-9]+$ ]]; then clock=$ts; else clock=$(date -d "$ts" +%s%3N); fi
-echo "replay clock at the end: $clock ($ts)"
+clock=$(last_clock "$dir/valid.ndjson")
+echo "replay clock at the end: $clock"
 
 # Three events 4 days before the end: beyond the 48h retention, late.
 # One survey 2 hours before the end: inside the retention, outside 5m and 1h.
@@ -81,9 +85,7 @@ check "a second replay into an empty db gives identical KPI hashes" \
 tenants=$(seq -f 'tn%02g' 1 40 | paste -sd,)
 build/tpgen --seed 12 --count 20000 --span 3h --start 2026-01-10T00:00:00Z \
     --tenants "$tenants" --out "$dir/many.ndjson" 2>"$dir/tpgen-many.err"
-last=$(tail -n 1 "$dir/many.ndjson")
-ts=$(sed -E 's/.*"occurred_at":("[^"]*"|[0-9]+).*/\1/' <<<"$last" | tr -d '"')
-if [[ $ts =~ ^[0-9]+$ ]]; then clock=$ts; else clock=$(date -d "$ts" +%s%3N); fi
+clock=$(last_clock "$dir/many.ndjson")
 db3="${REDIS_URL%/0}/2"
 build/touchpointd replay --redis "$db3" "$dir/many.ndjson" >"$dir/summary3" 2>"$dir/replay3.err"
 check "40 tenants: the stream's 40 tenants are in Redis" \
