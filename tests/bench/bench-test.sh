@@ -38,9 +38,12 @@ check "bench.sh exits 0" test "$rc" -eq 0
 check "latest.json is the same as the bench-TIMESTAMP.json it names" \
     sh -c 'f=$(ls "$1"/bench-*.json | head -n 1); cmp -s "$f" "$1/latest.json"' \
     sh "$out"
-check "the table has a header and one line per row (8)" \
-    test "$(grep -cE '^measurement |^(raw|run|replay|micro\.[a-z]+) +[0-9]' \
-        "$out/stdout.txt")" -eq 9
+check "the table has a header and one line per row (9)" \
+    test "$(grep -cE '^measurement |^(raw|run|run\.long|replay|micro\.[a-z]+) +[0-9]' \
+        "$out/stdout.txt")" -eq 10
+check "the table is followed by the peak RSS of run.long against run" \
+    grep -qE '^peak RSS over the stream.s length: run.long \(100000 events.* MB, run \(20000 events.* x \(target' \
+        "$out/stdout.txt"
 
 # The JSON checks: one line "ok - ..." or "FAIL - ..." each.
 json_checks() { # FILE IN_GIT
@@ -83,12 +86,14 @@ check("settings: 20000 events, 8 partitions, lz4", s.get("events") == 20000
       and s.get("partitions") == 8 and s.get("compression") == "lz4")
 
 rows = {r.get("name"): r for r in d.get("rows", [])}
-want = ["raw", "run", "replay", "micro.parse", "micro.process",
+want = ["raw", "run", "replay", "run.long", "micro.parse", "micro.process",
         "micro.aggregate", "micro.flush", "micro.sketch"]
 check("rows are " + ", ".join(want), [r.get("name") for r in d.get("rows", [])] == want)
 common = ["events_per_s", "ratio_to_raw", "cpu_s_per_M", "redis_cmds_per_event",
           "peak_rss_mb", "freshness_p50_ms", "freshness_p99_ms", "ns_per_event",
           "instr_per_event"]
+check("no row holds another row's fields (field names have no dot)",
+      not any("." in k for r in rows.values() for k in r if k != "name"))
 check("every row has every common field",
       all(all(k in r for k in common) for r in rows.values()))
 
@@ -122,7 +127,14 @@ check("run: freshness split (broker, after append) and its sample count",
                                     "freshness_after_append_p99_ms"))
       and run.get("freshness_samples", 0) >= 1000)
 check("run: the Redis server's CPU per 1M events is recorded", pos(run, "redis_cpu_s_per_M"))
-for name in want[3:]:
+long = rows.get("run.long", {})
+check("run.long: 100000 events, events/s, CPU s/1M, peak RSS > 0",
+      long.get("events") == 100000
+      and all(pos(long, k) for k in ("events_per_s", "cpu_s_per_M", "peak_rss_mb", "wall_s")))
+check("run.long: rss_ratio_to_run is its peak RSS over run's",
+      num(long.get("rss_ratio_to_run")) and pos(run, "peak_rss_mb")
+      and abs(long["rss_ratio_to_run"] - long.get("peak_rss_mb", 0) / run["peak_rss_mb"]) < 1e-3)
+for name in want[4:]:
     r = rows.get(name, {})
     check(f"{name}: ns/event, events/s, ratio > 0, callgrind instructions/event > 0",
           all(pos(r, k) for k in ("ns_per_event", "events_per_s", "ratio_to_raw",

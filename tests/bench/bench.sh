@@ -37,6 +37,10 @@
 #              That topic stamps messages with the broker's append time, so
 #              the JSON splits it: produce -> append (broker_*) and append
 #              -> visible (after_append_*). Resolution: the poll interval.
+#   run.long   run again on a second topic of BENCH_LONG_EVENTS events (default
+#              five times BENCH_EVENTS) at the same event-time rate: peak RSS
+#              must not depend on the stream's length, so the row carries
+#              rss_ratio_to_run (its peak RSS over run's; target <= 1.10).
 #   micro      tests/bench/micro.c (CPU time per event, median pass) and the
 #              same under callgrind on a smaller input (instructions per
 #              event, independent of machine noise). micro.aggregate is
@@ -54,7 +58,12 @@
 #   BENCH_EVENTS          events in the topic (default 2000000)
 #   BENCH_REPEAT          repetitions of raw, run and replay (default 1)
 #   BENCH_PARTITIONS      partitions of the topic (default 8)
-#   BENCH_SPAN            event time the events cover, ending now (default 4m)
+#   BENCH_SPAN            event time the events cover, ending now (default:
+#                         4 minutes per 2,000,000 events, at least 4m, so a
+#                         longer run is the same stream for longer, not a
+#                         denser one: 10 M events cover 20 minutes)
+#   BENCH_LONG_EVENTS     events of the run.long topic (default 5 x
+#                         BENCH_EVENTS; 0 leaves the row out)
 #   BENCH_POLL_MS         Redis poll interval (default 20)
 #   BENCH_FRESH_RATE      events/s of the live stream (default 5000)
 #   BENCH_FRESH_SECONDS   its length (default 20)
@@ -74,7 +83,13 @@ export LC_ALL=C
 EVENTS=${BENCH_EVENTS:-2000000}
 REPEAT=${BENCH_REPEAT:-1}
 PARTS=${BENCH_PARTITIONS:-8}
-SPAN=${BENCH_SPAN:-4m}
+# The default span keeps the event-time rate of the 2 M run (8,333 events per
+# second of event time) whatever the length: squeezing 10 M events into the
+# same 4 minutes would be a five times denser stream, with five times the
+# waits open at once (past limits.max_open_correlations, so records would be
+# evicted), not a longer one.
+SPAN=${BENCH_SPAN:-$((EVENTS > 2000000 ? EVENTS * 240 / 2000000 : 240))s}
+LONG_EVENTS=${BENCH_LONG_EVENTS:-$((EVENTS * 5))}
 POLL_MS=${BENCH_POLL_MS:-20}
 FRESH_RATE=${BENCH_FRESH_RATE:-5000}
 FRESH_SECONDS=${BENCH_FRESH_SECONDS:-20}
@@ -84,6 +99,7 @@ CG_EVENTS=${BENCH_CALLGRIND_EVENTS:-5000}
 TIMEOUT=${BENCH_TIMEOUT:-900}
 OUT=${BENCH_OUT:-build/bench}
 TOPIC=bench
+LONG_TOPIC=bench-long
 FRESH_TOPIC=bench-fresh
 
 say() {
@@ -462,18 +478,54 @@ measure_replay() { # REP
     say "replay #$1: ${S_WALL[-1]}s, $cmds Redis commands/event"
 }
 
+# ---- run.long --------------------------------------------------------------
+
+# The same stream five times longer (its own topic, the event-time rate of
+# SPAN's default): run's peak RSS again, for rss_ratio_to_run.
+produce_long() {
+    local span=$((LONG_EVENTS * 240 / 2000000))
+    [ "$span" -ge 240 ] || span=240
+    LONG_SPAN=${span}s
+    say "producing $LONG_EVENTS events to $LONG_TOPIC (event time ${LONG_SPAN})"
+    tp_create_topic "$LONG_TOPIC" "$PARTS"
+    build/tpgen --seed 3 --count "$LONG_EVENTS" --span "$LONG_SPAN" \
+        --brokers "$KAFKA_BOOTSTRAP" --topic "$LONG_TOPIC" 2>"$dir/tpgen-long.err" ||
+        die "tpgen failed: $(tail -n 3 "$dir/tpgen-long.err")"
+    LONG_TOTAL=$(tp_topic_count "$LONG_TOPIC")
+    [ "$LONG_TOTAL" -eq "$LONG_EVENTS" ] ||
+        die "topic $LONG_TOPIC holds $LONG_TOTAL messages, not $LONG_EVENTS"
+}
+
+measure_run_long() { # REP
+    measure_run "long-$1"
+}
+
+# Runs measure_run_long as row run.long with TOPIC and TOTAL of the long
+# topic, then puts them back.
+measure_long() {
+    local topic=$TOPIC total=$TOTAL
+    produce_long
+    TOPIC=$LONG_TOPIC TOTAL=$LONG_TOTAL
+    measure run.long run_long
+    TOPIC=$topic TOTAL=$total
+    set_val run.long span "$(json_str "$LONG_SPAN")"
+    set_val run.long rss_ratio_to_run "$(FMT=%.4f calc 'l / s' \
+        -v l="${VAL[run.long.peak_rss_mb]}" -v s="${VAL[run.peak_rss_mb]}")"
+}
+
 # ---- repeated measurements into rows ---------------------------------------
 
-# measure NAME: run measure_NAME BENCH_REPEAT times; the row holds medians.
+# measure NAME [FN]: run measure_FN (FN defaults to NAME) BENCH_REPEAT times;
+# row NAME holds the medians.
 measure() {
-    local name=$1 r wall
+    local name=$1 fn=${2:-$1} r wall
     local psi0 psi1 t0
     S_WALL=() S_CPU=() S_RSS=() S_CMDS=() S_FIRST=() S_RCPU=() S_STOP=() S_RUNQ=()
     SPLIT=null
     psi0=$(psi_us)
     t0=${EPOCHREALTIME/./}
     for ((r = 1; r <= REPEAT; r++)); do
-        "measure_$name" "$r"
+        "measure_$fn" "$r"
     done
     psi1=$(psi_us)
     if [ -n "$psi0" ] && [ -n "$psi1" ]; then
@@ -724,7 +776,8 @@ row_json() { # NAME
     for f in "${COMMON[@]}"; do
         out+=", \"$f\": ${VAL[$1.$f]:-null}"
     done
-    for k in $(printf '%s\n' "${!VAL[@]}" | sed -n "s/^$1\.//p" | sort); do
+    # Field names have no dot; "run.long.x" is not run's field "long.x".
+    for k in $(printf '%s\n' "${!VAL[@]}" | sed -n "s/^${1//./\\.}\.\([^.]*\)\$/\1/p" | sort); do
         [[ " ${COMMON[*]} " == *" $k "* ]] && continue
         out+=", \"$k\": ${VAL[$1.$k]}"
     done
@@ -821,6 +874,12 @@ print_notes() {
     echo "run: ${VAL[run.runq_wait_s]}s runnable but waiting for a CPU in" \
         "${VAL[run.wall_s]}s; Redis server CPU ${VAL[run.redis_cpu_s_per_M]} s/1M events;" \
         "SIGTERM to exit ${VAL[run.stop_s]}s"
+    if [ -n "${VAL[run.long.rss_ratio_to_run]:-}" ]; then
+        echo "peak RSS over the stream's length: run.long (${VAL[run.long.events]} events," \
+            "event time ${LONG_SPAN}) ${VAL[run.long.peak_rss_mb]} MB, run" \
+            "(${VAL[run.events]} events, $SPAN) ${VAL[run.peak_rss_mb]} MB:" \
+            "${VAL[run.long.rss_ratio_to_run]} x (target <= 1.10)"
+    fi
     echo "run freshness after the broker's append: p50/p99" \
         "${VAL[run.freshness_after_append_p50_ms]}/${VAL[run.freshness_after_append_p99_ms]} ms;" \
         "produce -> append p50/p99" \
@@ -852,6 +911,9 @@ main() {
     measure run
     set_val run threads 1 # one consumer/processing thread: no worker pool
     measure replay
+    if [ "$LONG_EVENTS" -gt 0 ]; then
+        measure_long
+    fi
     measure_freshness
     measure_micro
     add_ratios
