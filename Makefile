@@ -42,7 +42,7 @@ help:
 	@echo "make valgrind   unit tests under valgrind"
 	@echo "make fuzz       differential fuzzing, scanner vs jansson (FUZZ_SECONDS, default 60)"
 	@echo "make docker-test  the container image against real Kafka and Redis"
-	@echo "make bench      raw/run/replay/micro benchmark (BENCH_EVENTS, default 2000000)"
+	@echo "make bench      raw/run/replay/run.long/micro benchmark (BENCH_EVENTS, default 2000000)"
 	@echo "make bench-test a tiny bench (20,000 events) that checks the harness"
 	@echo "make format / format-check              clang-format"
 
