@@ -53,11 +53,20 @@ static void pop_head(struct dedupe *d)
     d->len--;
 }
 
-/* The ring is allocated on first use; its pages become resident only as
- * they are written. */
+/* The ring and the index are allocated at full capacity on first use. The
+ * ring's pages become resident as they are written; the index is probed at
+ * random, so its pages all become resident within the first thousands of
+ * ids (about 48 bytes per id of capacity in all). Growing the index by
+ * doubling instead cost, per doubling, a rehash of every id into a table
+ * twice the size whose pages the kernel then zeroes, the old table held
+ * beside it meanwhile: in a 2 M event `run` the consumer thread's CPU was
+ * 1.26 s (median of 8) against 1.07 s reserved. */
 static int ensure_room(struct dedupe *d)
 {
     if (d->ring == NULL) {
+        if (u64map_reserve(&d->index, d->cap) < 0) {
+            return -1;
+        }
         d->ring = malloc(d->cap * sizeof(*d->ring));
         if (d->ring == NULL) {
             return -1;

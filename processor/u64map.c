@@ -135,10 +135,10 @@ static struct u64map_slot *slots_new(size_t cap)
     return s;
 }
 
-static int grow(struct u64map *m)
+/* Moves every entry into a new table of cap slots. */
+static int rehash(struct u64map *m, size_t cap)
 {
     struct u64map old = *m;
-    size_t cap = m->cap ? m->cap * 2 : MIN_CAP;
 
     m->slots = slots_new(cap);
     if (m->slots == NULL) {
@@ -154,6 +154,24 @@ static int grow(struct u64map *m)
     }
     free(old.slots);
     return 0;
+}
+
+static int grow(struct u64map *m)
+{
+    return rehash(m, m->cap ? m->cap * 2 : MIN_CAP);
+}
+
+int u64map_reserve(struct u64map *m, size_t n)
+{
+    size_t cap = MIN_CAP;
+
+    while (cap * 7 < n * 10) {
+        if (cap > SIZE_MAX / 2 / sizeof(struct u64map_slot)) {
+            return -1;
+        }
+        cap *= 2;
+    }
+    return cap > m->cap ? rehash(m, cap) : 0;
 }
 
 int u64map_put(struct u64map *m, uint64_t key, uint32_t val)

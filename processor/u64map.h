@@ -23,6 +23,10 @@ void u64map_init(struct u64map *m);
 void u64map_release(struct u64map *m);
 void u64map_clear(struct u64map *m);
 
+/* Makes room for n entries, so that puts up to n entries never rehash.
+ * Returns 0 or -1 (out of memory; map unchanged). */
+int u64map_reserve(struct u64map *m, size_t n);
+
 /* Returns a pointer to the value of key (key != 0) or NULL. The pointer is
  * valid until the next put or del. */
 uint32_t *u64map_get(const struct u64map *m, uint64_t key);

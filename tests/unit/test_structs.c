@@ -265,6 +265,40 @@ static void test_u64map_clear_forgets_keys_and_keeps_capacity(void **state)
     u64map_release(&m);
 }
 
+/* reserve(n) sizes the table once: n puts later it is the same table (no
+ * rehash), with the smallest power of two that keeps n under 0.7 load;
+ * reserving less than it holds changes nothing, and entries survive. */
+static void test_u64map_reserve_makes_room_without_rehashing(void **state)
+{
+    struct u64map m;
+    struct u64map_slot *slots;
+
+    (void)state;
+    u64map_init(&m);
+    assert_int_equal(u64map_put(&m, 77, 7), 0);
+    assert_int_equal(u64map_reserve(&m, 1000), 0);
+    assert_int_equal(m.cap, 2048); /* 1000 / 0.7 = 1429 -> 2048 */
+    assert_int_equal(*u64map_get(&m, 77), 7);
+    slots = m.slots;
+    for (uint64_t k = 1; k < 1000; k++) {
+        if (k != 77) {
+            assert_int_equal(u64map_put_new(&m, k, (uint32_t)k), 0);
+        }
+    }
+    assert_int_equal(m.count, 999);
+    assert_ptr_equal(m.slots, slots);
+    assert_int_equal(u64map_reserve(&m, 10), 0);
+    assert_ptr_equal(m.slots, slots);
+    assert_int_equal(u64map_reserve(&m, 1433), 0); /* 1433 / 0.7 <= 2048 */
+    assert_ptr_equal(m.slots, slots);
+    assert_int_equal(u64map_reserve(&m, 1434), 0); /* 1434 / 0.7 > 2048 */
+    assert_int_equal(m.cap, 4096);
+    for (uint64_t k = 1; k < 1000; k++) {
+        assert_int_equal(*u64map_get(&m, k), k == 77 ? 7 : (uint32_t)k);
+    }
+    u64map_release(&m);
+}
+
 static void test_hash64_is_never_zero_and_depends_on_seed_and_bytes(
     void **state)
 {
@@ -490,6 +524,28 @@ static void test_dedupe_clock_jump_forward_expires_everything(void **state)
     }
     assert_int_equal(dedupe_evicted(d), 0);
     assert_true(dedupe_bytes(d) > 0);
+    dedupe_destroy(d);
+}
+
+/* The memory is taken at full capacity with the first id and does not change
+ * as ids come and go: a 16-byte ring entry per id plus an index of the
+ * power of two of 16-byte slots that keeps it under 0.7 load (48 bytes per
+ * id at the default 2,000,000; at most 16 + 2 x 16 / 0.7 = 62). */
+static void test_dedupe_memory_is_its_capacity_from_the_first_id(void **state)
+{
+    struct dedupe *d = dedupe_new(100000, 1000);
+    size_t bytes;
+
+    (void)state;
+    assert_int_equal(dedupe_check(d, 1, 0), 0);
+    bytes = dedupe_bytes(d);
+    assert_true(bytes >= 100000 * 16 + 100000 * 10 / 7 * 16);
+    assert_true(bytes <= 100000 * 62 + 4096);
+    for (uint64_t k = 2; k <= 300000; k++) {
+        assert_int_equal(dedupe_check(d, k, (int64_t)k / 100), 0);
+    }
+    assert_int_equal(dedupe_count(d), 100000);
+    assert_int_equal(dedupe_bytes(d), bytes);
     dedupe_destroy(d);
 }
 
@@ -867,6 +923,7 @@ int main(void)
         cmocka_unit_test(test_u64map_100k_random_keys_survive_deleting_half),
         cmocka_unit_test(test_u64map_backward_shift_under_heavy_collisions),
         cmocka_unit_test(test_u64map_clear_forgets_keys_and_keeps_capacity),
+        cmocka_unit_test(test_u64map_reserve_makes_room_without_rehashing),
         cmocka_unit_test(
             test_hash64_is_never_zero_and_depends_on_seed_and_bytes),
         cmocka_unit_test(test_corr_open_find_close),
@@ -876,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_dedupe_remembers_within_horizon_and_forgets_after),
         cmocka_unit_test(test_dedupe_capacity_evicts_oldest_and_counts),
         cmocka_unit_test(test_dedupe_clock_jump_forward_expires_everything),
+        cmocka_unit_test(test_dedupe_memory_is_its_capacity_from_the_first_id),
         cmocka_unit_test(test_dedupe_small_backward_step_still_detects),
         cmocka_unit_test(test_agg_field_names_follow_redis_md_order),
         cmocka_unit_test(test_agg_bucket_roll_over),
