@@ -28,7 +28,7 @@ struct corr *corr_new(void);
 void corr_destroy(struct corr *c);
 
 /* Key of a correlation id of a kind and tenant (tenant_hash from
- * dims_tenant_hash: it depends on the name only, so keys stay valid across
+ * dims_tenant_key: it depends on the name only, so keys stay valid across
  * restarts and instances); never 0. id is borrowed. */
 uint64_t corr_key(enum corr_kind kind, uint64_t tenant_hash, const char *id);
 

@@ -10,7 +10,6 @@
 
 struct tenant {
     char name[EVENT_TENANT_MAX + 1];
-    uint64_t hash;
     struct dim *rows;
     size_t n_rows, cap_rows;
     size_t n_leaves;
@@ -99,7 +98,6 @@ int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
     t = &d->tenants[d->n_tenants];
     memset(t, 0, sizeof(*t));
     strcpy(t->name, name);
-    t->hash = key;
     return (int)d->n_tenants++;
 }
 
@@ -205,11 +203,6 @@ int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
 const char *dims_tenant_name(const struct dims *d, int tenant)
 {
     return d->tenants[tenant].name;
-}
-
-uint64_t dims_tenant_hash(const struct dims *d, int tenant)
-{
-    return d->tenants[tenant].hash;
 }
 
 const struct dim *dims_get(const struct dims *d, int tenant, int dim)

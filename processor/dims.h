@@ -53,8 +53,6 @@ int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
 
 /* Borrowed views; valid until dims_destroy. */
 const char *dims_tenant_name(const struct dims *d, int tenant);
-/* A hash of the tenant's name (stable across processes). */
-uint64_t dims_tenant_hash(const struct dims *d, int tenant);
 const struct dim *dims_get(const struct dims *d, int tenant, int dim);
 size_t dims_tenant_count(const struct dims *d);
 size_t dims_row_count(const struct dims *d, int tenant);
