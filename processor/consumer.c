@@ -58,6 +58,8 @@
 #define SCAN_BATCH 4096
 #define SCAN_SHARED_MIN 64
 #define MEMBER_MAX 300
+/* How often a keeping-up consumer looks for a backlog (catch_up). */
+#define LAG_CHECK_MS 100
 
 struct part_state {
     char topic[256];
@@ -97,6 +99,11 @@ struct consumer {
     size_t n_batch[2];
     int fill;      /* the batch being filled */
     bool scanning; /* batch !fill is with the scan thread */
+    /* A backlog was seen and not yet read to its end (catch_up); then
+     * flush_now asks for a flush before the interval is over. */
+    bool behind;
+    bool flush_now; /* polls wait 5 ms, not POLL_MS, until it starts */
+    int64_t next_lag_mono; /* when fetched_lag is looked at next */
     int batch_rc; /* -1: handling failed (out of memory): stop */
     uint64_t dlq_failed;
     struct log_limit reject_limit, kafka_limit, dlq_limit;
@@ -313,6 +320,9 @@ static int flush_begin(struct consumer *c)
     }
     rc = engine_flush_start(c->engine, offs, n, c->group, tstamp_now_ms());
     free(offs);
+    if (rc >= 0 || rc == ENGINE_FLUSH_PENDING) {
+        c->flush_now = false;
+    }
     return rc;
 }
 
@@ -954,6 +964,53 @@ static void apply_backpressure(struct consumer *c)
             want ? "paused" : "resumed");
 }
 
+/* Messages between what was handled and the high watermarks of the latest
+ * fetches (librdkafka's cached values; no request), summed over the
+ * assigned partitions; -1 while a watermark is unknown. */
+static int64_t fetched_lag(const struct consumer *c)
+{
+    int64_t lag = 0;
+
+    for (size_t i = 0; i < c->n_parts; i++) {
+        const struct part_state *ps = &c->parts[i];
+        int64_t low, high;
+        int64_t pos = ps->next_offset >= 0 ? ps->next_offset : ps->recorded;
+        if (rd_kafka_get_watermark_offsets(c->rk, ps->topic, ps->partition,
+                                           &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0) {
+            return -1;
+        }
+        if (pos < 0) { /* nothing handled or recorded: from the start */
+            pos = low > 0 ? low : 0;
+        }
+        lag += high > pos ? high - pos : 0;
+    }
+    return c->n_parts > 0 ? lag : -1;
+}
+
+/* A backlog (a run of BATCH_MAX messages, or as many fetched but not yet
+ * handled after a run) is flushed as soon as every partition is handled to
+ * its end, not a flush interval later. A stream that is kept up with ends
+ * each run with (about) nothing left, so its flushes stay one per
+ * interval. */
+static void catch_up(struct consumer *c, size_t n_run, int64_t mono)
+{
+    if (!c->behind) {
+        if (n_run >= BATCH_MAX ||
+            (mono >= c->next_lag_mono &&
+             fetched_lag(c) >= BATCH_MAX)) {
+            c->behind = true;
+        }
+        if (mono >= c->next_lag_mono) {
+            c->next_lag_mono = mono + LAG_CHECK_MS;
+        }
+    } else if (n_run < BATCH_MAX && fetched_lag(c) == 0) {
+        c->behind = false;
+        c->flush_now = true;
+    }
+}
+
 int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 {
     int64_t next_stats = tstamp_mono_ms() + c->cfg->stats_interval_ms;
@@ -963,16 +1020,17 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
     while (!*stop && rc == 0) {
         rd_kafka_message_t *m;
         int64_t mono;
+        size_t n_run;
         loop_mono = tstamp_mono_ms(); /* a stop signal comes after this */
         /* Messages already fetched are taken in a run of up to BATCH_MAX;
          * the housekeeping below is done once per run. */
-        m = rd_kafka_consumer_poll(c->rk, POLL_MS);
-        for (int n = 1; m != NULL; n++) {
+        m = rd_kafka_consumer_poll(c->rk, c->flush_now ? 5 : POLL_MS);
+        for (n_run = 0; m != NULL;) {
             c->batch[c->fill][c->n_batch[c->fill]++] = m;
             if (c->n_batch[c->fill] == SCAN_BATCH) {
                 pass_batch(c);
             }
-            m = n < BATCH_MAX && c->batch_rc == 0
+            m = ++n_run < BATCH_MAX && c->batch_rc == 0
                     ? rd_kafka_consumer_poll(c->rk, 0)
                     : NULL;
         }
@@ -988,6 +1046,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
         }
         rd_kafka_poll(c->dlq, 0);
         mono = tstamp_mono_ms();
+        catch_up(c, n_run, mono);
         if (engine_flush_busy(c->engine)) {
             /* At the pending cap, wait for Redis rather than take more. */
             int frc = engine_flush_poll(
@@ -998,7 +1057,8 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
             if (frc != ENGINE_FLUSH_PENDING && frc != ENGINE_FLUSH_IDLE) {
                 flush_end(c, frc);
             }
-        } else if (engine_flush_due(c->engine, mono)) {
+        } else if (engine_flush_due(c->engine, mono) ||
+                   (c->flush_now && engine_flush_may_start(c->engine, mono))) {
             flush_begin(c);
         }
         apply_backpressure(c);

@@ -155,6 +155,15 @@ bool engine_flush_due(const struct engine *e, int64_t mono_ms)
            pipeline_flush_due(e->pipe, tstamp_now_ms()) || new_bucket(e);
 }
 
+bool engine_flush_may_start(const struct engine *e, int64_t mono_ms)
+{
+    int64_t gap = e->cfg->flush_interval_ms / 4;
+
+    return !store_flush_open(e->fstore) && e->retry_at_mono == 0 &&
+           !e->failing &&
+           mono_ms - e->last_flush_mono >= (gap < 1000 ? gap : 1000);
+}
+
 bool engine_degraded(const struct engine *e)
 {
     return e->failing;

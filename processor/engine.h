@@ -44,6 +44,11 @@ struct store *engine_store(struct engine *e);
  * pending cap was reached), and no retry backoff is running. */
 bool engine_flush_due(const struct engine *e, int64_t mono_ms);
 
+/* Whether a flush may start before it is due: none is in flight, Redis is
+ * not failing, and a quarter of the flush interval (at most a second)
+ * passed since the last flush. */
+bool engine_flush_may_start(const struct engine *e, int64_t mono_ms);
+
 #define ENGINE_MEMBER_MAX 320 /* "topic/partition" */
 #define ENGINE_FLUSH_CONFLICT (-2)
 

@@ -6,7 +6,8 @@
 # with their reasons; duplicates are counted once; offsets are recorded in
 # Redis; SIGTERM drains and exits 0; replaying the same stream gives the same
 # KPI hashes; an unkeyed stream shows orphan ends counted while nothing
-# crashes.
+# crashes; a backlog is in Redis as soon as it is read, whatever the flush
+# interval.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/harness/lib.sh
@@ -164,6 +165,28 @@ echo "unkeyed stream: orphan_ends $orphans"
 check "unkeyed stream: orphan ends are counted" test "${orphans:-0}" -gt 0
 check "unkeyed stream: every message was accepted" \
     grep -Eq "^  accepted +$utotal " "$dir/unkeyed.err"
+
+# ---- a backlog is in Redis once it is read, not a flush interval later ----
+# 200,000 events wait before touchpointd starts, so its polls come in full
+# runs; with a 10-minute flush interval only the flush on catching up (or
+# SIGTERM's, which comes after the wait) can record the offsets in time.
+tp_create_topic backlog 4
+build/tpgen --seed 11 --count 200000 --span 1m \
+    --brokers "$KAFKA_BOOTSTRAP" --topic backlog 2>"$dir/tpgen3.err"
+btotal=$(tp_topic_count backlog)
+write_config "$dir/backlog.yaml" backlog backlog 3
+printf 'aggregation:\n  flush_interval: 10m\n' >>"$dir/backlog.yaml"
+build/touchpointd run -c "$dir/backlog.yaml" 2>"$dir/backlog.err" &
+pid=$!
+caught=0
+tp_wait_for "the backlog's offsets in Redis before the 10-minute interval" 60 \
+    drained backlog 3 "$btotal" || caught=$?
+check "a backlog of $btotal events is flushed when read, within 60 s of a 10-minute interval" \
+    test "$caught" -eq 0
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+check "backlog: exit status 0" test "$rc" -eq 0
 
 # ---- every key written is one schemas/redis.md documents ----
 # The patterns come from the document: each `tp:...` name, {TENANT} and the
