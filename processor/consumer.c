@@ -51,8 +51,8 @@
  * whole on the scan thread while this thread processes the one before;
  * the last, partial batch of a run is shared (the scan thread parses its
  * last 3/4 while this thread parses the first quarter and processes it).
- * Smaller batches (a quiet stream) are parsed here, without a hand-over. */
-/* 4096 (two batches of 816-byte scan items, about 6.7 MB) against 512 cut
+ * Smaller batches (a quiet stream) are parsed here, without a hand-over.
+ * 4096 (two batches of 816-byte scan items, about 6.7 MB) against 512 cut
  * the time this thread waited for the scan thread by about a third: each
  * hand-over costs both threads a wake-up. 8192 was no faster. */
 #define SCAN_BATCH 4096
@@ -60,6 +60,8 @@
 #define MEMBER_MAX 300
 /* How often a keeping-up consumer looks for a backlog (catch_up). */
 #define LAG_CHECK_MS 100
+/* The poll wait while an early flush waits to start (flush_now). */
+#define FLUSH_NOW_POLL_MS 5
 
 struct part_state {
     char topic[256];
@@ -102,7 +104,7 @@ struct consumer {
     /* A backlog was seen and not yet read to its end (catch_up); then
      * flush_now asks for a flush before the interval is over. */
     bool behind;
-    bool flush_now; /* polls wait 5 ms, not POLL_MS, until it starts */
+    bool flush_now; /* polls wait FLUSH_NOW_POLL_MS until it starts */
     int64_t next_lag_mono; /* when fetched_lag is looked at next */
     int batch_rc; /* -1: handling failed (out of memory): stop */
     uint64_t dlq_failed;
@@ -320,7 +322,7 @@ static int flush_begin(struct consumer *c)
     }
     rc = engine_flush_start(c->engine, offs, n, c->group, tstamp_now_ms());
     free(offs);
-    if (rc >= 0 || rc == ENGINE_FLUSH_PENDING) {
+    if (rc >= 0) { /* started, or ENGINE_FLUSH_PENDING */
         c->flush_now = false;
     }
     return rc;
@@ -997,14 +999,11 @@ static int64_t fetched_lag(const struct consumer *c)
 static void catch_up(struct consumer *c, size_t n_run, int64_t mono)
 {
     if (!c->behind) {
-        if (n_run >= BATCH_MAX ||
-            (mono >= c->next_lag_mono &&
-             fetched_lag(c) >= BATCH_MAX)) {
-            c->behind = true;
-        }
-        if (mono >= c->next_lag_mono) {
+        bool look = mono >= c->next_lag_mono;
+        if (look) {
             c->next_lag_mono = mono + LAG_CHECK_MS;
         }
+        c->behind = n_run >= BATCH_MAX || (look && fetched_lag(c) >= BATCH_MAX);
     } else if (n_run < BATCH_MAX && fetched_lag(c) == 0) {
         c->behind = false;
         c->flush_now = true;
@@ -1024,7 +1023,8 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
         loop_mono = tstamp_mono_ms(); /* a stop signal comes after this */
         /* Messages already fetched are taken in a run of up to BATCH_MAX;
          * the housekeeping below is done once per run. */
-        m = rd_kafka_consumer_poll(c->rk, c->flush_now ? 5 : POLL_MS);
+        m = rd_kafka_consumer_poll(c->rk,
+                                   c->flush_now ? FLUSH_NOW_POLL_MS : POLL_MS);
         for (n_run = 0; m != NULL;) {
             c->batch[c->fill][c->n_batch[c->fill]++] = m;
             if (c->n_batch[c->fill] == SCAN_BATCH) {

@@ -159,8 +159,8 @@ bool engine_flush_may_start(const struct engine *e, int64_t mono_ms)
 {
     int64_t gap = e->cfg->flush_interval_ms / 4;
 
+    /* retry_at_mono is set exactly while flushes are failing. */
     return !store_flush_open(e->fstore) && e->retry_at_mono == 0 &&
-           !e->failing &&
            mono_ms - e->last_flush_mono >= (gap < 1000 ? gap : 1000);
 }
 
