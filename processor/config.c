@@ -46,7 +46,7 @@ static const struct conf_key conf_keys[] = {
      "dead-letter producer (see librdkafka CONFIGURATION.md); "
      "partition.assignment.strategy is cooperative-sticky and "
      "queued.min.messages 1000000 and queued.max.messages.kbytes "
-     "131072 unless set; offsets are "
+     "32768 unless set; offsets are "
      "managed by touchpointd"},
     {"input.topics", CT_TOPICS, "touchpoints", OFF(topics),
      "topics to consume touchpoint events from"},

@@ -98,6 +98,11 @@ static const struct catalog_entry catalog[MC_COUNT] = {
                             {L_NONE, L_NONE},
                             "1 while consumption is paused (pending state at "
                             "its cap while Redis fails), else 0.", NULL, 0},
+    [MC_FETCH_WAKES] = {"touchpointd_kafka_fetch_wakes_total",
+                        METRICS_COUNTER, {L_NONE, L_NONE},
+                        "Requests sent to partition leaders while a backlog "
+                        "is read, to wake a fetcher that stopped at the "
+                        "prefetch queue's bound.", NULL, 0},
     [MC_FLUSHES] = {"touchpointd_flushes_total", METRICS_COUNTER,
                     {L_NONE, L_NONE}, "Flushes applied to Redis.", NULL, 0},
     [MC_FLUSH_DURATION] = {"touchpointd_flush_duration_seconds",

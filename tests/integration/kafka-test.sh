@@ -7,7 +7,7 @@
 # Redis; SIGTERM drains and exits 0; replaying the same stream gives the same
 # KPI hashes; an unkeyed stream shows orphan ends counted while nothing
 # crashes; a backlog is in Redis as soon as it is read, whatever the flush
-# interval.
+# interval; a fetcher stopped at a small prefetch bound is woken.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/harness/lib.sh
@@ -187,6 +187,45 @@ kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 check "backlog: exit status 0" test "$rc" -eq 0
+
+# ---- a fetcher that stops at a small prefetch bound is woken ----
+# The same backlog under a 64 KiB queue bound, fetched 64 KiB per partition
+# at a time: librdkafka's fetcher stops after every fetch, and without the
+# wakes waits up to a second for its next turn each time (about 50 s for
+# these 200,000 events here); woken when the queue is half drained, it reads
+# them in a few seconds.
+cat >"$dir/wake.yaml" <<YAML
+kafka:
+  bootstrap.servers: $KAFKA_BOOTSTRAP
+  group.id: wake
+  queued.max.messages.kbytes: 64
+  max.partition.fetch.bytes: 65536
+input:
+  topics: [backlog]
+redis:
+  url: ${REDIS_URL%/0}/4
+http:
+  port: 0
+YAML
+t0=$(now_ms)
+build/touchpointd run -c "$dir/wake.yaml" 2>"$dir/wake.err" &
+pid=$!
+caught=0
+tp_wait_for "the backlog read under a 64 KiB queue bound" 25 \
+    drained wake 4 "$btotal" || caught=$?
+echo "64 KiB queue bound: $btotal events in Redis after $(($(now_ms) - t0)) ms"
+wport=$(sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/wake.err" | head -n 1)
+wakes=$(curl -sf "http://127.0.0.1:$wport/metrics" |
+    awk '$1 == "touchpointd_kafka_fetch_wakes_total" { print $2 }')
+echo "64 KiB queue bound: touchpointd_kafka_fetch_wakes_total ${wakes:-none}"
+check "a backlog of $btotal events under a 64 KiB queue bound is read within 25 s" \
+    test "$caught" -eq 0
+check "the fetcher was woken (touchpointd_kafka_fetch_wakes_total > 0)" \
+    test "${wakes:-0}" -gt 0
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+check "small queue bound: exit status 0" test "$rc" -eq 0
 
 # ---- every key written is one schemas/redis.md documents ----
 # The patterns come from the document: each `tp:...` name, {TENANT} and the
