@@ -364,7 +364,7 @@ has_buf = "queued.max.messages.kbytes" in kafka and "queue.buffering.max.kbytes"
 result(has_buf, "librdkafka's buffers are bounded in the config "
        "(kafka.queued.max.messages.kbytes, kafka.queue.buffering.max.kbytes)")
 need = (64 * MiB
-        + int(kafka.get("queued.max.messages.kbytes", 65536)) * 1024
+        + int(kafka.get("queued.max.messages.kbytes", 32768)) * 1024 * 7 // 2
         + int(kafka.get("queue.buffering.max.kbytes", 1048576)) * 1024
         + int(limits.get("dedupe_capacity", 2000000)) * 48
         + int(limits.get("max_open_correlations", 2000000)) * 128
