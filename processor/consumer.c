@@ -851,8 +851,11 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
     }
     cconf = NULL; /* now owned by c->rk */
     rd_kafka_poll_set_consumer(c->rk);
-    if ((c->queue = rd_kafka_queue_get_consumer(c->rk)) == NULL ||
-        (c->wake = fetchwake_new(c->rk, errstr, errstr_size)) == NULL) {
+    if ((c->queue = rd_kafka_queue_get_consumer(c->rk)) == NULL) {
+        snprintf(errstr, errstr_size, "kafka: no consumer queue");
+        goto out_fail;
+    }
+    if ((c->wake = fetchwake_new(c->rk, errstr, errstr_size)) == NULL) {
         goto out_fail;
     }
     c->queued_max_msgs = conf_number(c->rk, "queued.min.messages");
@@ -1004,27 +1007,37 @@ static void apply_backpressure(struct consumer *c)
             want ? "paused" : "resumed");
 }
 
-/* Messages between what was handled and the high watermarks of the latest
- * fetches (librdkafka's cached values; no request), summed over the
- * assigned partitions; -1 while a watermark is unknown. */
+/* Messages of partition ps between what was handled and the high watermark
+ * of its latest fetch (librdkafka's cached value; no request); -1 while
+ * the watermark is unknown. */
+static int64_t part_lag(const struct consumer *c, const struct part_state *ps)
+{
+    int64_t low, high;
+    int64_t pos = ps->next_offset >= 0 ? ps->next_offset : ps->recorded;
+
+    if (rd_kafka_get_watermark_offsets(c->rk, ps->topic, ps->partition, &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+        return -1;
+    }
+    if (pos < 0) { /* nothing handled or recorded: from the start */
+        pos = low > 0 ? low : 0;
+    }
+    return high > pos ? high - pos : 0;
+}
+
+/* part_lag summed over the assigned partitions; -1 while a watermark is
+ * unknown. */
 static int64_t fetched_lag(const struct consumer *c)
 {
     int64_t lag = 0;
 
     for (size_t i = 0; i < c->n_parts; i++) {
-        const struct part_state *ps = &c->parts[i];
-        int64_t low, high;
-        int64_t pos = ps->next_offset >= 0 ? ps->next_offset : ps->recorded;
-        if (rd_kafka_get_watermark_offsets(c->rk, ps->topic, ps->partition,
-                                           &low, &high) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR ||
-            high < 0) {
+        int64_t part = part_lag(c, &c->parts[i]);
+        if (part < 0) {
             return -1;
         }
-        if (pos < 0) { /* nothing handled or recorded: from the start */
-            pos = low > 0 ? low : 0;
-        }
-        lag += high > pos ? high - pos : 0;
+        lag += part;
     }
     return c->n_parts > 0 ? lag : -1;
 }
@@ -1079,11 +1092,7 @@ static void wake_fetcher(struct consumer *c, int64_t mono)
     }
     for (size_t i = 0; i < c->n_parts; i++) {
         const struct part_state *ps = &c->parts[i];
-        int64_t low, high;
-        if (rd_kafka_get_watermark_offsets(c->rk, ps->topic, ps->partition,
-                                           &low, &high) ==
-                RD_KAFKA_RESP_ERR_NO_ERROR &&
-            high > ps->next_offset) {
+        if (part_lag(c, ps) > 0) {
             /* the offset asked for is a timestamp: -1, the latest */
             rd_kafka_topic_partition_list_add(l, ps->topic, ps->partition)
                 ->offset = -1;
