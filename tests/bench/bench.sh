@@ -592,7 +592,7 @@ poll_offsets_log() { # GROUP FILE GEN_PID
 # ready: /readyz answers 200 (group joined, Redis writable).
 ready() {
     local port
-    port=$(sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | head -n 1)
+    port=$(sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | sed -n 1p)
     [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/readyz" -o /dev/null
 }
 
@@ -722,11 +722,13 @@ measure_callgrind() {
         die "micro under callgrind failed: $(tail -n 3 "$dir/callgrind.err")"
     callgrind_annotate --inclusive=yes --threshold=100 "$dir/callgrind.out" \
         >"$dir/callgrind-inclusive.txt" 2>/dev/null
+    # No head in these pipelines: under pipefail the writer it leaves behind
+    # dies of SIGPIPE once the output passes a pipe buffer (sed reads on).
     callgrind_annotate "$dir/callgrind.out" 2>/dev/null |
-        sed -n '1,/^-- Auto-annotated source/p' | head -n 60 >"$OUT/callgrind-$STAMP.txt"
+        sed -n '1,/^-- Auto-annotated source/p' | sed -n '1,60p' >"$OUT/callgrind-$STAMP.txt"
     for name in parse process flush sketch; do
         ir=$(sed -n "s/^ *\([0-9,]*\) ([^)]*) .*:micro_${name}_pass[. a-z0-9]*\[.*/\1/p" \
-            "$dir/callgrind-inclusive.txt" | head -n 1 | tr -d ,)
+            "$dir/callgrind-inclusive.txt" | sed -n 1p | tr -d ,)
         [ -n "$ir" ] || die "no callgrind cost for micro_${name}_pass"
         CG[$name]=$(FMT=%.0f calc 'i / n' -v i="$ir" -v n="$(micro_field "$out" "$name" events)")
     done
@@ -798,7 +800,7 @@ commit_json() {
 
 machine_json() {
     local model mem
-    model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+    model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sed -n 1p)
     mem=$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)
     printf '{"nproc": %d, "cpu_model": %s, "mem_total_kb": %d, "kernel": %s, ' \
         "$(nproc)" "$(json_str "$model")" "$mem" "$(json_str "$(uname -sr)")"
