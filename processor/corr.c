@@ -8,17 +8,39 @@
 #include "u64map.h"
 
 #define NIL UINT32_MAX
+#define MIN_SLOTS 64
+
+/* A slot of the index: the record's tag and position, or rec NIL (empty). */
+struct slot {
+    uint32_t tag;
+    uint32_t rec;
+};
 
 /* Records live in one array; closed ones are chained through `next` into a
  * free list. Open ones form a doubly linked list in opening order so the
- * oldest can be evicted in O(1) when limits.max_open_correlations is hit. */
+ * oldest can be evicted in O(1) when limits.max_open_correlations is hit.
+ *
+ * The index is open addressing with linear probing and backward-shift
+ * deletion over 8-byte slots (half of u64map's): a slot keeps 32 bits of the
+ * key's mix (its tag) and the record, whose key confirms a tag match. A
+ * key's probe starts at its tag's low bits, so moving a slot needs no read
+ * of its record. */
 struct corr {
     struct corr_rec *recs;
     uint32_t cap, used;
     uint32_t free_head;
     uint32_t head, tail; /* oldest, newest */
-    struct u64map index; /* key -> record */
+    struct slot *slots;
+    uint32_t mask;  /* slots - 1; slots is a power of two */
+    uint32_t count; /* open records */
 };
+
+static uint32_t tag_of(uint64_t key)
+{
+    /* Keys are hashes already; the multiply only spreads keys that are not
+     * (tests, small integers) over the high half. */
+    return (uint32_t)((key * UINT64_C(0x9e3779b97f4a7c15)) >> 32);
+}
 
 struct corr *corr_new(void)
 {
@@ -28,7 +50,6 @@ struct corr *corr_new(void)
         return NULL;
     }
     c->free_head = c->head = c->tail = NIL;
-    u64map_init(&c->index);
     return c;
 }
 
@@ -38,7 +59,7 @@ void corr_destroy(struct corr *c)
         return;
     }
     free(c->recs);
-    u64map_release(&c->index);
+    free(c->slots);
     free(c);
 }
 
@@ -47,16 +68,74 @@ uint64_t corr_key(enum corr_kind kind, uint64_t tenant_hash, const char *id)
     return hash64(id, strlen(id), tenant_hash + (uint64_t)kind);
 }
 
+/* The slot holding key, or the empty slot ending its probe. */
+static uint32_t probe(const struct corr *c, uint64_t key)
+{
+    uint32_t tag = tag_of(key);
+
+    for (uint32_t i = tag & c->mask;; i = (i + 1) & c->mask) {
+        const struct slot *s = &c->slots[i];
+        if (s->rec == NIL || (s->tag == tag && c->recs[s->rec].key == key)) {
+            return i;
+        }
+    }
+}
+
 struct corr_rec *corr_find(struct corr *c, uint64_t key)
 {
-    uint32_t *i = u64map_get(&c->index, key);
+    uint32_t i;
 
-    return i ? &c->recs[*i] : NULL;
+    if (c->slots == NULL) {
+        return NULL;
+    }
+    i = probe(c, key);
+    return c->slots[i].rec == NIL ? NULL : &c->recs[c->slots[i].rec];
 }
 
 void corr_prefetch(const struct corr *c, uint64_t key)
 {
-    u64map_prefetch(&c->index, key);
+    if (c->slots != NULL) {
+        __builtin_prefetch(&c->slots[tag_of(key) & c->mask]);
+    }
+}
+
+static void place(struct slot *slots, uint32_t mask, uint32_t tag, uint32_t rec)
+{
+    uint32_t i = tag & mask;
+
+    while (slots[i].rec != NIL) {
+        i = (i + 1) & mask;
+    }
+    slots[i] = (struct slot){tag, rec};
+}
+
+/* Room for one more key: the index stays at most 0.7 full. */
+static int index_room(struct corr *c)
+{
+    uint32_t n = c->slots ? c->mask + 1 : 0, ncap;
+    struct slot *s;
+
+    if ((uint64_t)(c->count + 1) * 10 <= (uint64_t)n * 7) {
+        return 0;
+    }
+    if (n > UINT32_MAX / 2) {
+        return -1;
+    }
+    ncap = n ? n * 2 : MIN_SLOTS;
+    s = malloc((size_t)ncap * sizeof(*s));
+    if (s == NULL) {
+        return -1;
+    }
+    memset(s, 0xff, (size_t)ncap * sizeof(*s)); /* rec NIL: empty */
+    for (uint32_t i = 0; i < n; i++) {
+        if (c->slots[i].rec != NIL) {
+            place(s, ncap - 1, c->slots[i].tag, c->slots[i].rec);
+        }
+    }
+    free(c->slots);
+    c->slots = s;
+    c->mask = ncap - 1;
+    return 0;
 }
 
 static uint32_t take_slot(struct corr *c)
@@ -92,11 +171,13 @@ struct corr_rec *corr_open(struct corr *c, uint64_t key)
     if (i == NIL) {
         return NULL;
     }
-    if (u64map_put(&c->index, key, i) < 0) {
+    if (index_room(c) < 0) {
         c->recs[i].next = c->free_head;
         c->free_head = i;
         return NULL;
     }
+    place(c->slots, c->mask, tag_of(key), i);
+    c->count++;
     r = &c->recs[i];
     memset(r, 0, sizeof(*r));
     r->key = key;
@@ -114,8 +195,18 @@ struct corr_rec *corr_open(struct corr *c, uint64_t key)
 void corr_close(struct corr *c, struct corr_rec *rec)
 {
     uint32_t i = (uint32_t)(rec - c->recs);
+    uint32_t h = probe(c, rec->key), j;
 
-    u64map_del(&c->index, rec->key);
+    /* Backward shift: pull later members of the probe run into the hole. */
+    for (j = (h + 1) & c->mask; c->slots[j].rec != NIL; j = (j + 1) & c->mask) {
+        uint32_t home = c->slots[j].tag & c->mask;
+        if (((j - home) & c->mask) >= ((j - h) & c->mask)) {
+            c->slots[h] = c->slots[j];
+            h = j;
+        }
+    }
+    c->slots[h].rec = NIL;
+    c->count--;
     if (rec->prev != NIL) {
         c->recs[rec->prev].next = rec->next;
     } else {
@@ -137,7 +228,7 @@ struct corr_rec *corr_oldest(struct corr *c)
 
 size_t corr_count(const struct corr *c)
 {
-    return c->index.count;
+    return c->count;
 }
 
 void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
@@ -151,5 +242,5 @@ void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
 size_t corr_bytes(const struct corr *c)
 {
     return sizeof(*c) + (size_t)c->cap * sizeof(*c->recs) +
-           u64map_bytes(&c->index);
+           (c->slots ? ((size_t)c->mask + 1) * sizeof(*c->slots) : 0);
 }

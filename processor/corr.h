@@ -8,18 +8,20 @@
 
 enum corr_kind { CORR_DM, CORR_CALL, CORR_TICKET };
 
-/* 40 bytes per record plus ~24 bytes of index: well under the 128-byte budget
- * per open correlation. */
+/* 32 bytes per record plus 8 bytes per slot of index (at most 0.7 full, so
+ * 11-23 bytes per record): well under the 128-byte budget per open
+ * correlation. tenant and dim are indexes of struct dims (ints): 31 and 30
+ * bits hold any number of rows memory allows. */
 struct corr_rec {
-    uint64_t key;       /* corr_key() */
-    int64_t start_ms;   /* when the wait (or the ticket) started */
-    uint32_t tenant;    /* row of the starting event */
-    uint32_t dim;
-    uint32_t prev;      /* insertion order, oldest first: eviction order */
+    uint64_t key;         /* corr_key() */
+    int64_t start_ms;     /* when the wait (or the ticket) started */
+    uint32_t prev;        /* insertion order, oldest first: eviction order */
     uint32_t next;
-    uint8_t kind;       /* enum corr_kind */
-    uint8_t waiting;    /* counts for oldest_wait_ms (DM waiting, call queued,
-                           ticket without first reply) */
+    uint32_t tenant : 31; /* row of the starting event */
+    uint32_t waiting : 1; /* counts for oldest_wait_ms (DM waiting, call
+                             queued, ticket without first reply) */
+    uint32_t dim : 30;
+    uint32_t kind : 2;    /* enum corr_kind */
 };
 
 struct corr;

@@ -125,6 +125,9 @@ static int intern_row(struct dims *d, int tenant, const char *channel,
     if (idx != NULL) {
         return (int)*idx;
     }
+    if (t->n_rows >= (size_t)DIMS_MAX_ROWS) {
+        return -1;
+    }
     if (grow((void **)&t->rows, &t->cap_rows, t->n_rows + 1, sizeof(*t->rows)) <
             0 ||
         u64map_put(&d->row_index, key, (uint32_t)t->n_rows) < 0) {

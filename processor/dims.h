@@ -13,6 +13,8 @@
 /* Roll-up slots of a leaf row: the row itself, CHANNEL:_all, _all:QUEUE,
  * _all:_all. */
 #define DIMS_ROLLUPS 4
+/* Rows a tenant may have: struct corr_rec keeps a row in 30 bits. */
+#define DIMS_MAX_ROWS (1 << 30)
 
 struct dim {
     char channel[EVENT_DIM_MAX + 1];

@@ -435,6 +435,89 @@ static void test_corr_reuses_closed_slots_without_growing(void **state)
     corr_destroy(c);
 }
 
+/* Opens keys[0..n), closes half in random order, reopens them, closes all
+ * in another order; after each phase every key is found exactly when open,
+ * on its own record. */
+static void corr_churn(const uint64_t *keys, size_t n)
+{
+    struct corr *c = corr_new();
+    unsigned char *open = calloc(n, 1);
+    size_t *order = identity_order(n);
+
+    assert_non_null(c);
+    assert_non_null(open);
+    for (int phase = 0; phase < 4; phase++) {
+        size_t count = 0;
+        shuffle(order, n);
+        for (size_t k = 0; k < n; k++) {
+            size_t i = order[k];
+            if (phase == 0 || (phase == 2 && !open[i])) {
+                struct corr_rec *r = corr_open(c, keys[i]);
+                assert_non_null(r);
+                r->start_ms = (int64_t)i;
+                open[i] = 1;
+            } else if ((phase == 1 && k < n / 2) || phase == 3) {
+                corr_close(c, corr_find(c, keys[i]));
+                open[i] = 0;
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct corr_rec *r = corr_find(c, keys[i]);
+            count += open[i];
+            if (open[i] && (r == NULL || r->start_ms != (int64_t)i ||
+                            r->key != keys[i])) {
+                fail_msg("phase %d: open key %zu lost", phase, i);
+            } else if (!open[i] && r != NULL) {
+                fail_msg("phase %d: closed key %zu still found", phase, i);
+            }
+        }
+        assert_int_equal(corr_count(c), count);
+    }
+    assert_null(corr_oldest(c));
+    corr_destroy(c);
+    free(order);
+    free(open);
+}
+
+static void test_corr_100k_random_keys_survive_closing_half(void **state)
+{
+    const size_t n = 100000;
+    uint64_t *keys = malloc(n * sizeof(*keys));
+
+    (void)state;
+    assert_non_null(keys);
+    rng_state = 5;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = rng_key(); /* 2^-64 odds of a repeat: none in this seed */
+    }
+    corr_churn(keys, n);
+    free(keys);
+}
+
+/* corr.c starts a key's probe at the high half of key * 0x9e37...7c15 (its
+ * tag), low bits first. Keys built from tags whose low 16 bits are all ones
+ * (the last slot of any index up to 65536 slots) or 0..3 (the first, where
+ * the run wraps to), the rest distinct: thousands of keys with one home, and
+ * neighbours whose homes lie inside that run. The backward shift must move
+ * exactly the members whose home allows it. */
+static void test_corr_backward_shift_under_heavy_collisions(void **state)
+{
+    const size_t n = 6000;
+    const uint64_t inv = inverse_odd(UINT64_C(0x9e3779b97f4a7c15));
+    uint64_t *keys = malloc(n * sizeof(*keys));
+
+    (void)state;
+    assert_non_null(keys);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t low = (i % 3 == 0) ? (uint64_t)(i % 4) : UINT64_C(0xffff);
+        uint64_t tag = ((uint64_t)(i + 1) << 16) | low;
+        keys[i] = ((tag << 32) | (uint64_t)i) * inv;
+        assert_true(keys[i] != 0);
+    }
+    corr_churn(keys, n);
+    free(keys);
+}
+
 /* The budget of corr.h: under 128 bytes per open correlation, measured with
  * one million open records. */
 static void test_corr_one_million_open_cost_under_128_bytes_each(void **state)
@@ -929,6 +1012,8 @@ int main(void)
         cmocka_unit_test(test_corr_open_find_close),
         cmocka_unit_test(test_corr_oldest_follows_opening_order_through_closes),
         cmocka_unit_test(test_corr_reuses_closed_slots_without_growing),
+        cmocka_unit_test(test_corr_100k_random_keys_survive_closing_half),
+        cmocka_unit_test(test_corr_backward_shift_under_heavy_collisions),
         cmocka_unit_test(test_corr_one_million_open_cost_under_128_bytes_each),
         cmocka_unit_test(test_dedupe_remembers_within_horizon_and_forgets_after),
         cmocka_unit_test(test_dedupe_capacity_evicts_oldest_and_counts),
