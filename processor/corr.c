@@ -1,14 +1,41 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* corr: one partition's open correlations (waiting DMs, queued calls, open tickets) as fixed-size records. */
+/* mremap is a Linux extension. */
+#define _GNU_SOURCE
 #include "corr.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "u64map.h"
 
 #define NIL UINT32_MAX
-#define MIN_SLOTS 64
+#define MIN_SLOTS 512 /* one page of slots */
+#define MIN_RECS 128  /* one page of records */
+
+/* The record array and the index are mappings of their own, not malloc
+ * blocks: a malloc'd array that doubles leaves its predecessor behind in the
+ * heap, resident and too small for the next doubling (in a traced 10 M
+ * event run the main heap held 15 MB more free memory than after 2 M, where
+ * the open records grew from 24 to 48 MB). A mapping grows in place or
+ * moves without a copy (mremap), and an old index goes back to the kernel
+ * whole. */
+static void *map_resize(void *old, size_t old_bytes, size_t bytes)
+{
+    void *p = old ? mremap(old, old_bytes, bytes, MREMAP_MAYMOVE)
+                  : mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void map_free(void *p, size_t bytes)
+{
+    if (p != NULL) {
+        munmap(p, bytes);
+    }
+}
 
 /* A slot of the index: the record's tag and position, or rec NIL (empty). */
 struct slot {
@@ -58,8 +85,9 @@ void corr_destroy(struct corr *c)
     if (c == NULL) {
         return;
     }
-    free(c->recs);
-    free(c->slots);
+    map_free(c->recs, (size_t)c->cap * sizeof(*c->recs));
+    map_free(c->slots, c->slots ? ((size_t)c->mask + 1) * sizeof(*c->slots)
+                                : 0);
     free(c);
 }
 
@@ -122,7 +150,7 @@ static int index_room(struct corr *c)
         return -1;
     }
     ncap = n ? n * 2 : MIN_SLOTS;
-    s = malloc((size_t)ncap * sizeof(*s));
+    s = map_resize(NULL, 0, (size_t)ncap * sizeof(*s));
     if (s == NULL) {
         return -1;
     }
@@ -132,7 +160,7 @@ static int index_room(struct corr *c)
             place(s, ncap - 1, c->slots[i].tag, c->slots[i].rec);
         }
     }
-    free(c->slots);
+    map_free(c->slots, (size_t)n * sizeof(*s));
     c->slots = s;
     c->mask = ncap - 1;
     return 0;
@@ -148,12 +176,13 @@ static uint32_t take_slot(struct corr *c)
         return i;
     }
     if (c->used == c->cap) {
-        uint32_t ncap = c->cap ? c->cap * 2 : 64;
+        uint32_t ncap = c->cap ? c->cap * 2 : MIN_RECS;
         struct corr_rec *r;
         if (c->cap >= NIL / 2) {
             return NIL;
         }
-        r = realloc(c->recs, (size_t)ncap * sizeof(*r));
+        r = map_resize(c->recs, (size_t)c->cap * sizeof(*r),
+                       (size_t)ncap * sizeof(*r));
         if (r == NULL) {
             return NIL;
         }
