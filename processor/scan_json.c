@@ -223,27 +223,35 @@ static int scan_escape(struct scanner *s, size_t *len)
 #define SWAR_ONES UINT64_C(0x0101010101010101)
 #define SWAR_HIGH UINT64_C(0x8080808080808080)
 
-/* Non-zero when some byte of x is below n (n <= 0x80; 1 tests for a zero
- * byte). Exact as a yes/no answer, which is all it is used for. */
+/* The high bit of each byte of x below n (n <= 0x80; 1 tests for a zero
+ * byte), and maybe of bytes after the first such one: a borrow runs upward
+ * only from a byte below n. So the lowest bit set marks the first byte below
+ * n exactly, and none are set when there is none. */
 static uint64_t swar_has_less(uint64_t x, uint64_t n)
 {
     return (x - SWAR_ONES * n) & ~x & SWAR_HIGH;
 }
 
 /* The first byte at or after p that ends a run of plain string content (see
- * string_stop), or end. Eight bytes at a time while none of them can: the
- * tests only say whether such a byte exists, the byte loop finds it. */
+ * string_stop), or end. Eight bytes at a time: on little-endian machines the
+ * lowest flag of the word says which byte it is; elsewhere the byte loop
+ * finds it, as it does in the last seven bytes of the input. */
 static const unsigned char *string_run(const unsigned char *p,
                                        const unsigned char *end)
 {
     while (end - p >= 8) {
-        uint64_t w;
+        uint64_t w, stop;
 
         memcpy(&w, p, sizeof(w));
-        if ((w & SWAR_HIGH) | swar_has_less(w, 0x20) |
-            swar_has_less(w ^ (SWAR_ONES * '"'), 1) |
-            swar_has_less(w ^ (SWAR_ONES * '\\'), 1)) {
+        stop = (w & SWAR_HIGH) | swar_has_less(w, 0x20) |
+               swar_has_less(w ^ (SWAR_ONES * '"'), 1) |
+               swar_has_less(w ^ (SWAR_ONES * '\\'), 1);
+        if (stop != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return p + (__builtin_ctzll(stop) >> 3);
+#else
             break;
+#endif
         }
         p += 8;
     }
