@@ -74,6 +74,10 @@ struct scanner {
     const struct scan_json_key *keys; /* top-level keys to keep */
     size_t nkeys;
     struct scan_json_value *values; /* values[i]: last value of keys[i] */
+    /* The keys by length: 1 + the index of the first key of each length
+     * (0: none), and 1 + the index of the next key of the same length. */
+    uint8_t first_of_len[SCAN_JSON_KEY_MAX + 1];
+    uint8_t next_of_len[SCAN_JSON_KEYS_MAX];
 };
 
 /* Records why the document is not JSON; always returns -1. */
@@ -697,13 +701,52 @@ void scan_json_copy(const struct scan_json_value *v, char *dst)
 
 /* ---- the top-level object ---------------------------------------------- */
 
-/* The index of a top-level key of len bytes (unescaped) at k, or nkeys. */
+/* Whether the n bytes at a and b are equal: word loads where n allows, as
+ * memcmp's call costs more than the compare for keys this short. */
+static bool same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    uint32_t u, v;
+
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) {
+                return false;
+            }
+        }
+        memcpy(&x, a + n - 8, 8); /* the last eight, maybe overlapping */
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v) {
+            return false;
+        }
+        memcpy(&u, a + n - 4, 4);
+        memcpy(&v, b + n - 4, 4);
+        return u == v;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The index of a top-level key of len bytes (1..SCAN_JSON_KEY_MAX,
+ * unescaped) at k, or nkeys. */
 static size_t key_index(const struct scanner *s, const char *k, size_t len)
 {
-    for (size_t i = 0; i < s->nkeys; i++) {
-        if (s->keys[i].len == len && k[0] == s->keys[i].name[0] &&
-            memcmp(s->keys[i].name, k, len) == 0) {
-            return i;
+    unsigned j = s->first_of_len[len];
+
+    for (; j != 0; j = s->next_of_len[j - 1]) {
+        if (same_bytes(s->keys[j - 1].name, k, len)) {
+            return j - 1;
         }
     }
     return s->nkeys;
@@ -785,13 +828,18 @@ int scan_json_document(const char *buf, size_t len,
     struct scan_json_value ignored;
     bool object;
 
-    for (size_t i = 0; i < nkeys; i++) {
-        values[i].kind = SCAN_JSON_ABSENT;
-    }
-    if (buf == NULL) {
-        err->why = "no buffer";
+    if (buf == NULL || nkeys > SCAN_JSON_KEYS_MAX) {
+        err->why = buf == NULL ? "no buffer" : "too many keys to keep";
         err->offset = 0;
         return -1;
+    }
+    /* first_of_len starts zeroed (the initializer) */
+    for (size_t i = nkeys; i-- > 0;) {
+        values[i].kind = SCAN_JSON_ABSENT;
+        if (keys[i].len >= 1 && keys[i].len <= SCAN_JSON_KEY_MAX) {
+            s.next_of_len[i] = s.first_of_len[keys[i].len];
+            s.first_of_len[keys[i].len] = (uint8_t)(i + 1);
+        }
     }
     s.p = (const unsigned char *)buf;
     s.end = s.p + len;

@@ -7,8 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest key scan_json_document() can be asked to keep. */
+/* Longest key scan_json_document() can be asked to keep, and how many. */
 #define SCAN_JSON_KEY_MAX 32
+#define SCAN_JSON_KEYS_MAX 64
 
 /* What the event contract can tell apart (jansson's json_is_string,
  * json_is_integer, anything else). */
@@ -51,8 +52,8 @@ struct scan_json_error {
  *
  * When the document is an object, values[i] is set to the value of its last
  * top-level member named keys[i] (kind SCAN_JSON_ABSENT when there is none;
- * values has room for nkeys entries). buf and keys are borrowed; the
- * strings in values point into buf.
+ * values has room for nkeys entries, nkeys <= SCAN_JSON_KEYS_MAX). buf and
+ * keys are borrowed; the strings in values point into buf.
  *
  * Returns 1 for an object, 0 for any other JSON value, -1 (and fills *err)
  * when it is not JSON; values are then unspecified. */

@@ -388,6 +388,17 @@ static const struct corner corners[] = {
     {"agent_id checked after customer_id",
      DM_WITH("\"customer_id\":\"c\",\"agent_id\":7"), -1, REJ_WRONG_TYPE,
      "agent_id"},
+    /* keys one byte away from kept ones are other keys: were one taken for
+     * the kept key, its number would make the event wrong_type */
+    {"near keys: last byte", DM_WITH("\"queuX\":7,\"channeL\":7"), 0, 0,
+     NULL},
+    {"near keys: first byte", DM_WITH("\"Xueue\":7,\"xhannel\":7"), 0, 0,
+     NULL},
+    {"near keys: middle byte",
+     DM_WITH("\"tenXnt\":7,\"tyXe\":7,\"conversatioX_id\":7"), 0, 0, NULL},
+    {"near keys: eight bytes and more",
+     DM_WITH("\"event_iD\":7,\"conversation_iD\":7,\"Xonversation_id\":7"),
+     0, 0, NULL},
     {"opened_at on ticket.closed",
      "{\"event_id\":\"e1\",\"type\":\"ticket.closed\",\"occurred_at\":5,"
      "\"tenant\":\"a\",\"channel\":\"email\",\"ticket_id\":\"t\","
