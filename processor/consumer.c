@@ -57,6 +57,14 @@
  * the time this thread waited for the scan thread by about a third: each
  * hand-over costs both threads a wake-up. 8192 was no faster. */
 #define SCAN_BATCH 4096
+/* Events this many places ahead are prefetched: about the number of
+ * memory loads a core keeps in flight, and the dedupe window and open
+ * correlations are far bigger than the caches. The correlation record the
+ * prefetched slot points at is asked for PREFETCH_RECORD_AHEAD places ahead,
+ * when the slot has arrived. PREFETCH_RING is a power of two >= the first. */
+#define PREFETCH_AHEAD 8
+#define PREFETCH_RECORD_AHEAD 4
+#define PREFETCH_RING 16
 #define SCAN_SHARED_MIN 64
 #define MEMBER_MAX 300
 /* How often a keeping-up consumer looks for a backlog (catch_up). */
@@ -107,6 +115,12 @@ struct consumer {
     size_t n_batch[2];
     int fill;      /* the batch being filled */
     bool scanning; /* batch !fill is with the scan thread */
+    /* The partition of item i of the batch being processed, when its slots
+     * were prefetched: ahead[i % PREFETCH_RING] (part NULL: none). */
+    struct {
+        size_t i;
+        struct partition *part;
+    } ahead[PREFETCH_RING];
     /* A backlog was seen and not yet read to its end (catch_up); then
      * flush_now asks for a flush before the interval is over. */
     bool behind;
@@ -654,14 +668,11 @@ static void take_items(struct consumer *c, int b)
     }
 }
 
-/* Events this many places ahead are prefetched: about the number of
- * memory loads a core keeps in flight, and the dedupe window and open
- * correlations are far bigger than the caches. */
-#define PREFETCH_AHEAD 8
-
-static void prefetch(struct consumer *c, const rd_kafka_message_t *m,
-                     const struct scan_item *it)
+/* The first step for item i of batch b, remembered for the second. */
+static void prefetch(struct consumer *c, int b, size_t i)
 {
+    const rd_kafka_message_t *m = c->batch[b][i];
+    const struct scan_item *it = &c->items[b][i];
     struct part_state *ps;
 
     if (m->err || it->rc != 0) {
@@ -670,6 +681,18 @@ static void prefetch(struct consumer *c, const rd_kafka_message_t *m,
     ps = find_part(c, rd_kafka_topic_name(m->rkt), m->partition);
     if (ps != NULL) {
         pipeline_prefetch(engine_pipeline(c->engine), ps->pipe_part, &it->h);
+        c->ahead[i % PREFETCH_RING].i = i;
+        c->ahead[i % PREFETCH_RING].part = ps->pipe_part;
+    }
+}
+
+static void prefetch_record(struct consumer *c, int b, size_t i)
+{
+    if (c->ahead[i % PREFETCH_RING].part != NULL &&
+        c->ahead[i % PREFETCH_RING].i == i) {
+        pipeline_prefetch_record(engine_pipeline(c->engine),
+                                 c->ahead[i % PREFETCH_RING].part,
+                                 &c->items[b][i].h);
     }
 }
 
@@ -680,13 +703,19 @@ static void process_batch(struct consumer *c, int b, size_t wait_at)
     int64_t now_ms = tstamp_now_ms();
     size_t n = c->n_batch[b];
 
+    for (size_t k = 0; k < PREFETCH_RING; k++) {
+        c->ahead[k].part = NULL;
+    }
     for (size_t i = 0; i < n; i++) {
-        size_t ahead = i + PREFETCH_AHEAD;
+        size_t ahead = i + PREFETCH_AHEAD, near = i + PREFETCH_RECORD_AHEAD;
         if (i == wait_at) {
             scanpool_wait(c->scan);
         }
         if (ahead < n && (ahead < wait_at || i >= wait_at)) {
-            prefetch(c, c->batch[b][ahead], &c->items[b][ahead]);
+            prefetch(c, b, ahead);
+        }
+        if (near < n) {
+            prefetch_record(c, b, near);
         }
         if (c->batch_rc == 0 && c->fatal[0] == '\0') {
             c->batch_rc = handle(c, c->batch[b][i], &c->items[b][i], now_ms);

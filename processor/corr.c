@@ -127,6 +127,17 @@ void corr_prefetch(const struct corr *c, uint64_t key)
     }
 }
 
+void corr_prefetch_rec(const struct corr *c, uint64_t key)
+{
+    if (c->slots != NULL) {
+        uint32_t tag = tag_of(key);
+        const struct slot *s = &c->slots[tag & c->mask];
+        if (s->tag == tag && s->rec != NIL) {
+            __builtin_prefetch(&c->recs[s->rec]);
+        }
+    }
+}
+
 static void place(struct slot *slots, uint32_t mask, uint32_t tag, uint32_t rec)
 {
     uint32_t i = tag & mask;

@@ -40,6 +40,10 @@ struct corr_rec *corr_find(struct corr *c, uint64_t key);
 /* Starts loading where corr_find of key looks first (a hint). */
 void corr_prefetch(const struct corr *c, uint64_t key);
 
+/* Starts loading the record of key if the slot corr_prefetch asked for
+ * (loaded by now, or this waits for it) holds it (a hint). */
+void corr_prefetch_rec(const struct corr *c, uint64_t key);
+
 /* Opens a record (key must not be open). Returns it zeroed but for key, or
  * NULL when out of memory. */
 struct corr_rec *corr_open(struct corr *c, uint64_t key);

@@ -365,6 +365,16 @@ void pipeline_prefetch(const struct pipeline *p, const struct partition *part,
     }
 }
 
+void pipeline_prefetch_record(const struct pipeline *p,
+                              const struct partition *part,
+                              const struct event_hashes *h)
+{
+    (void)p;
+    if (h->corr != 0) {
+        corr_prefetch_rec(part->corr, h->corr);
+    }
+}
+
 
 static void close_rec(struct pipeline *p, struct partition *part,
                       struct corr_rec *r)

@@ -138,6 +138,13 @@ void pipeline_hash_event(const struct event *ev, struct event_hashes *h);
 void pipeline_prefetch(const struct pipeline *p, const struct partition *part,
                        const struct event_hashes *h);
 
+/* The second step, a few events after pipeline_prefetch of the same hashes:
+ * starts loading the correlation record its slot (loaded by now) points
+ * at. */
+void pipeline_prefetch_record(const struct pipeline *p,
+                              const struct partition *part,
+                              const struct event_hashes *h);
+
 /* pipeline_process of a message already scanned (scan_event with
  * max_message_bytes, e.g. on another thread): scan_rc and *ev or *err are
  * what scan_event gave, *h what pipeline_hash_event gave (read only when
