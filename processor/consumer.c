@@ -686,12 +686,13 @@ static void prefetch(struct consumer *c, int b, size_t i)
     }
 }
 
+/* The second step for item i of batch b, if the first was taken. */
 static void prefetch_record(struct consumer *c, int b, size_t i)
 {
-    if (c->ahead[i % PREFETCH_RING].part != NULL &&
-        c->ahead[i % PREFETCH_RING].i == i) {
-        pipeline_prefetch_record(engine_pipeline(c->engine),
-                                 c->ahead[i % PREFETCH_RING].part,
+    const struct partition *part = c->ahead[i % PREFETCH_RING].part;
+
+    if (part != NULL && c->ahead[i % PREFETCH_RING].i == i) {
+        pipeline_prefetch_record(engine_pipeline(c->engine), part,
                                  &c->items[b][i].h);
     }
 }

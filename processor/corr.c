@@ -62,6 +62,12 @@ struct corr {
     uint32_t count; /* open records */
 };
 
+/* Slots of the index (0 before the first open). */
+static size_t n_slots(const struct corr *c)
+{
+    return c->slots ? (size_t)c->mask + 1 : 0;
+}
+
 static uint32_t tag_of(uint64_t key)
 {
     /* Keys are hashes already; the multiply only spreads keys that are not
@@ -86,8 +92,7 @@ void corr_destroy(struct corr *c)
         return;
     }
     map_free(c->recs, (size_t)c->cap * sizeof(*c->recs));
-    map_free(c->slots, c->slots ? ((size_t)c->mask + 1) * sizeof(*c->slots)
-                                : 0);
+    map_free(c->slots, n_slots(c) * sizeof(*c->slots));
     free(c);
 }
 
@@ -151,7 +156,7 @@ static void place(struct slot *slots, uint32_t mask, uint32_t tag, uint32_t rec)
 /* Room for one more key: the index stays at most 0.7 full. */
 static int index_room(struct corr *c)
 {
-    uint32_t n = c->slots ? c->mask + 1 : 0, ncap;
+    uint32_t n = (uint32_t)n_slots(c), ncap;
     struct slot *s;
 
     if ((uint64_t)(c->count + 1) * 10 <= (uint64_t)n * 7) {
@@ -282,5 +287,5 @@ void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
 size_t corr_bytes(const struct corr *c)
 {
     return sizeof(*c) + (size_t)c->cap * sizeof(*c->recs) +
-           (c->slots ? ((size_t)c->mask + 1) * sizeof(*c->slots) : 0);
+           n_slots(c) * sizeof(*c->slots);
 }
