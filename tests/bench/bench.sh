@@ -592,7 +592,7 @@ poll_offsets_log() { # GROUP FILE GEN_PID
 # ready: /readyz answers 200 (group joined, Redis writable).
 ready() {
     local port
-    port=$(sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | sed -n 1p)
+    port=$(tp_http_port "$1")
     [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/readyz" -o /dev/null
 }
 

@@ -305,6 +305,13 @@ tp_free_port() {
     return 1
 }
 
+# tp_http_port LOG: print the port of the first "serving ... on
+# 127.0.0.1:PORT" line touchpointd wrote to LOG (http.port 0 picks a free
+# one); nothing while it has not said. One sed reading the file, no pipe.
+tp_http_port() {
+    sed -n '/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/{s//\1/p;q}' "$1"
+}
+
 # tp_workdir: create a temp dir, print its path; tp_cleanup removes it
 # unless TP_KEEP=1.
 tp_workdir() {

@@ -359,7 +359,7 @@ start_tpd() {
     : >"$TP_STATE/pids/$tpd_pid"
     tp_wait_for "touchpointd to take over alerting ($tpd_log)" 60 \
         grep -q 'active alerts restored' "$tpd_log" || return 1
-    tpd_port=$(sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tpd_log" | head -n 1)
+    tpd_port=$(tp_http_port "$tpd_log")
     tp_wait_for "touchpointd /readyz" 30 \
         curl -sf "http://127.0.0.1:$tpd_port/readyz" -o /dev/null || return 1
 }

@@ -42,6 +42,12 @@ recorded() {
 drained() { # GROUP DB TOTAL
     [ "$(recorded "$1" "$2")" -eq "$3" ]
 }
+stop_checked() { # LABEL: SIGTERM to touchpointd at $pid, which must exit 0
+    local rc=0
+    kill -TERM "$pid"
+    wait "$pid" || rc=$?
+    check "$1: exit status 0" test "$rc" -eq 0
+}
 
 write_config() { # FILE GROUP TOPIC DB
     cat >"$1" <<YAML
@@ -91,7 +97,7 @@ tp_wait_for "touchpointd to record all $total offsets in Redis" 90 \
 live_min=$(now_ms)
 
 # /metrics, /healthz, /readyz while it runs (the port was picked free).
-port=$(sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/run.err" | head -n 1)
+port=$(tp_http_port "$dir/run.err")
 metric_sum() { # NAME: sum over the series of a metric
     curl -sf "http://127.0.0.1:$port/metrics" |
         awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { print s + 0 }'
@@ -156,10 +162,7 @@ build/touchpointd run -c "$dir/unkeyed.yaml" 2>"$dir/unkeyed.err" &
 pid=$!
 tp_wait_for "touchpointd to drain the unkeyed topic" 90 \
     drained unkeyed 2 "$utotal"
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-check "unkeyed stream: exit status 0" test "$rc" -eq 0
+stop_checked "unkeyed stream"
 orphans=$(awk '$1 == "orphan_ends" { print $2 }' "$dir/unkeyed.err")
 echo "unkeyed stream: orphan_ends $orphans"
 check "unkeyed stream: orphan ends are counted" test "${orphans:-0}" -gt 0
@@ -183,10 +186,7 @@ tp_wait_for "the backlog's offsets in Redis before the 10-minute interval" 60 \
     drained backlog 3 "$btotal" || caught=$?
 check "a backlog of $btotal events is flushed when read, within 60 s of a 10-minute interval" \
     test "$caught" -eq 0
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-check "backlog: exit status 0" test "$rc" -eq 0
+stop_checked "backlog"
 
 # ---- a fetcher that stops at a small prefetch bound is woken ----
 # The same backlog under a 64 KiB queue bound, fetched 64 KiB per partition
@@ -214,7 +214,7 @@ caught=0
 tp_wait_for "the backlog read under a 64 KiB queue bound" 25 \
     drained wake 4 "$btotal" || caught=$?
 echo "64 KiB queue bound: $btotal events in Redis after $(($(now_ms) - t0)) ms"
-wport=$(sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/wake.err" | head -n 1)
+wport=$(tp_http_port "$dir/wake.err")
 wakes=$(curl -sf "http://127.0.0.1:$wport/metrics" |
     awk '$1 == "touchpointd_kafka_fetch_wakes_total" { print $2 }')
 echo "64 KiB queue bound: touchpointd_kafka_fetch_wakes_total ${wakes:-none}"
@@ -222,10 +222,7 @@ check "a backlog of $btotal events under a 64 KiB queue bound is read within 25 
     test "$caught" -eq 0
 check "the fetcher was woken (touchpointd_kafka_fetch_wakes_total > 0)" \
     test "${wakes:-0}" -gt 0
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-check "small queue bound: exit status 0" test "$rc" -eq 0
+stop_checked "small queue bound"
 
 # ---- every key written is one schemas/redis.md documents ----
 # The patterns come from the document: each `tp:...` name, {TENANT} and the

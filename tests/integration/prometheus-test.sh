@@ -96,7 +96,7 @@ YAML
 build/touchpointd run -c "$dir/run.yaml" 2>"$dir/run.err" &
 tpd_pid=$!
 http_port() {
-    sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/run.err" | head -n 1
+    tp_http_port "$dir/run.err"
 }
 port_known() { [ -n "$(http_port)" ]; }
 tp_wait_for "touchpointd to say which port serves /metrics" 20 port_known ||

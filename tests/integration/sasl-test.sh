@@ -137,7 +137,7 @@ http:
 YAML
 }
 http_port() { # LOG
-    sed -n 's/.*serving .* on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" | head -n 1
+    tp_http_port "$1"
 }
 metric_sum() { # PORT NAME
     curl -sf "http://127.0.0.1:$1/metrics" |
