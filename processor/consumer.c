@@ -3,6 +3,7 @@
 #include "consumer.h"
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,8 @@ struct consumer {
     bool paused;
     bool closing_abandoned; /* shutdown gave up writing the pending state */
     struct scanpool *scan;
+    pthread_t populate; /* faults in the dedupe window at start */
+    bool populating;    /* populate is to be joined */
     /* Two batches of polled messages not yet handled: one being filled by
      * polls, and (while scanning) the older one with the scan thread. */
     rd_kafka_message_t *batch[2][SCAN_BATCH];
@@ -820,6 +823,12 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
             "%s: %s", fac, buf);
 }
 
+static void *populate_main(void *pipe)
+{
+    pipeline_populate(pipe);
+    return NULL;
+}
+
 struct consumer *consumer_new(const struct config *cfg, struct engine *e,
                               struct httpd *h, char *errstr,
                               size_t errstr_size)
@@ -847,6 +856,16 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
         }
         goto out_fail;
     }
+    if (pipeline_reserve(engine_pipeline(e)) < 0) {
+        snprintf(errstr, errstr_size,
+                 "out of memory for the dedupe window "
+                 "(limits.dedupe_capacity %lld ids)",
+                 (long long)cfg->dedupe_capacity);
+        goto out_fail;
+    }
+    /* Without the thread the first ids fault the pages in, as before. */
+    c->populating = pthread_create(&c->populate, NULL, populate_main,
+                                   engine_pipeline(e)) == 0;
     store_offsets_key(engine_store(e), c->group, c->offsets_key,
                       sizeof(c->offsets_key));
     pipeline_set_persist(engine_pipeline(e), true);
@@ -1229,6 +1248,9 @@ void consumer_destroy(struct consumer *c)
 {
     if (c == NULL) {
         return;
+    }
+    if (c->populating) {
+        pthread_join(c->populate, NULL);
     }
     fetchwake_destroy(c->wake); /* before c->rk, which it uses */
     if (c->queue != NULL) {

@@ -17,6 +17,18 @@ void dedupe_destroy(struct dedupe *d);
  * must not go backwards by more than the horizon. */
 int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms);
 
+/* Allocates the whole window now rather than at the first key. Returns 0 or
+ * -1 (out of memory). */
+int dedupe_reserve(struct dedupe *d);
+
+/* Has the kernel fault in every page of the window dedupe_reserve allocated
+ * (about 48 bytes per key of capacity), contents unchanged, so the first
+ * keys checked do not each wait for a fresh page. It reads only what
+ * dedupe_reserve set, so another thread may run it while dedupe_check is
+ * called. Does nothing before dedupe_reserve, or where the kernel lacks
+ * MADV_POPULATE_WRITE (Linux < 5.14). */
+void dedupe_populate(const struct dedupe *d);
+
 /* Starts loading what dedupe_check of key will read (a hint). */
 void dedupe_prefetch(const struct dedupe *d, uint64_t key);
 

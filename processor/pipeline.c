@@ -241,6 +241,16 @@ void pipeline_set_persist(struct pipeline *p, bool on)
     p->persist = on;
 }
 
+int pipeline_reserve(struct pipeline *p)
+{
+    return dedupe_reserve(p->dedupe);
+}
+
+void pipeline_populate(const struct pipeline *p)
+{
+    dedupe_populate(p->dedupe);
+}
+
 int64_t pipeline_clock(const struct pipeline *p, int64_t now_ms)
 {
     return p->event_clock ? p->clock_ms : now_ms;

@@ -99,6 +99,15 @@ struct partition *pipeline_partition(struct pipeline *p, const char *name);
  * default (replay). */
 void pipeline_set_persist(struct pipeline *p, bool on);
 
+/* The dedupe window (limits.dedupe_capacity ids) allocated now, and its
+ * pages faulted in, for a service about to consume: run reserves before it
+ * joins its group and populates on a thread of its own meanwhile, since the
+ * first ids would otherwise wait for the kernel to zero about 100 MB page by
+ * page. pipeline_reserve returns 0 or -1 (out of memory); pipeline_populate
+ * may run beside pipeline_process (see dedupe_populate). */
+int pipeline_reserve(struct pipeline *p);
+void pipeline_populate(const struct pipeline *p);
+
 /* Restores one persisted record of part (a line of struct corr_log without
  * its key) before its messages are consumed. Gauges are not changed: Redis
  * already counts the record. Returns 0, or -1 when value is malformed or a

@@ -5,6 +5,8 @@
  * schemas/redis.md; random inputs come from a fixed-seed splitmix64 so a
  * failure replays exactly.
  */
+/* madvise's MADV_POPULATE_WRITE is a Linux extension. */
+#define _DEFAULT_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +14,13 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "agg.h"
 #include "config.h"
@@ -632,6 +638,91 @@ static void test_dedupe_memory_is_its_capacity_from_the_first_id(void **state)
     dedupe_destroy(d);
 }
 
+/* Resident bytes of this process (/proc/self/statm), or 0. */
+static size_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+
+    if (f != NULL) {
+        if (fscanf(f, "%lu %lu", &size, &resident) != 2) {
+            resident = 0;
+        }
+        fclose(f);
+    }
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Whether the kernel has MADV_POPULATE_WRITE (Linux 5.14). */
+static bool can_populate(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bool ok;
+
+    assert_true(p != MAP_FAILED);
+    ok = madvise(p, (size_t)page, MADV_POPULATE_WRITE) == 0;
+    munmap(p, (size_t)page);
+    return ok;
+}
+
+static void *populate_main(void *d)
+{
+    dedupe_populate(d);
+    return NULL;
+}
+
+/* dedupe_reserve takes the whole window before the first id, and
+ * dedupe_populate, run on another thread while ids are checked, changes no
+ * answer; alone, it makes the window resident. CAP is the default
+ * capacity: its ring (32 MB) and index (64 MB) are past glibc's largest
+ * mmap threshold, so they are fresh mappings, not reused heap pages that
+ * may be resident already. */
+static void test_dedupe_reserve_then_populate_beside_checks(void **state)
+{
+    enum { CAP = 2000000, IDS = 300000 };
+    struct dedupe *d = dedupe_new(CAP, INT64_C(3600000));
+    pthread_t t;
+    size_t bytes, before;
+
+    (void)state;
+    dedupe_populate(d); /* nothing reserved yet: no effect */
+    assert_int_equal(dedupe_reserve(d), 0);
+    bytes = dedupe_bytes(d);
+    assert_true(bytes >= (size_t)CAP * 16 + (size_t)CAP * 10 / 7 * 16);
+    assert_int_equal(dedupe_reserve(d), 0);
+    assert_int_equal(dedupe_bytes(d), bytes);
+    for (uint64_t k = 1; k <= 1000; k++) {
+        assert_int_equal(dedupe_check(d, k * 7919, 0), 0);
+    }
+    assert_int_equal(pthread_create(&t, NULL, populate_main, d), 0);
+    for (uint64_t k = 1001; k <= IDS; k++) {
+        assert_int_equal(dedupe_check(d, k * 7919, (int64_t)k / 100), 0);
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    for (uint64_t k = 1; k <= IDS; k++) {
+        assert_int_equal(dedupe_check(d, k * 7919, IDS / 100), 1);
+    }
+    assert_int_equal(dedupe_check(d, 7, IDS / 100), 0);
+    assert_int_equal(dedupe_count(d), IDS + 1);
+    dedupe_destroy(d);
+
+    if (!can_populate()) {
+        fprintf(stderr, "skipped: no MADV_POPULATE_WRITE in this kernel\n");
+        skip();
+    }
+    d = dedupe_new(CAP, 1000);
+    assert_int_equal(dedupe_reserve(d), 0);
+    before = resident_bytes();
+    dedupe_populate(d);
+    assert_true(resident_bytes() >= before + dedupe_bytes(d) * 9 / 10);
+    assert_int_equal(dedupe_count(d), 0);
+    assert_int_equal(dedupe_check(d, 1, 0), 0);
+    assert_int_equal(dedupe_check(d, 1, 0), 1);
+    dedupe_destroy(d);
+}
+
 /* The clock may step back by less than the horizon (partitions interleave). */
 static void test_dedupe_small_backward_step_still_detects(void **state)
 {
@@ -1020,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_dedupe_clock_jump_forward_expires_everything),
         cmocka_unit_test(test_dedupe_memory_is_its_capacity_from_the_first_id),
         cmocka_unit_test(test_dedupe_small_backward_step_still_detects),
+        cmocka_unit_test(test_dedupe_reserve_then_populate_beside_checks),
         cmocka_unit_test(test_agg_field_names_follow_redis_md_order),
         cmocka_unit_test(test_agg_bucket_roll_over),
         cmocka_unit_test(test_agg_add_samples_sets_n_sum_max_and_sketch),
