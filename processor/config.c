@@ -44,10 +44,10 @@ static const struct conf_key conf_keys[] = {
      OFF(kafka),
      "librdkafka properties, passed as given to the consumer and the "
      "dead-letter producer (see librdkafka CONFIGURATION.md); "
-     "partition.assignment.strategy is cooperative-sticky and "
-     "queued.min.messages 1000000 and queued.max.messages.kbytes "
-     "32768 unless set; offsets are "
-     "managed by touchpointd"},
+     "partition.assignment.strategy is cooperative-sticky, "
+     "queued.min.messages 1000000, queued.max.messages.kbytes 32768 and "
+     "(without message.max.bytes) fetch.max.bytes 2097152 unless set; "
+     "offsets are managed by touchpointd"},
     {"input.topics", CT_TOPICS, "touchpoints", OFF(topics),
      "topics to consume touchpoint events from"},
     {"input.dead_letter_topic", CT_STRING, "touchpoints.dlq",

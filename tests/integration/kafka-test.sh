@@ -224,6 +224,31 @@ check "the fetcher was woken (touchpointd_kafka_fetch_wakes_total > 0)" \
     test "${wakes:-0}" -gt 0
 stop_checked "small queue bound"
 
+# ---- a configured message.max.bytes keeps librdkafka's fetch.max.bytes ----
+# touchpointd bounds fetch.max.bytes to 2 MiB unless set, and librdkafka
+# refuses a fetch.max.bytes below message.max.bytes: a larger
+# message.max.bytes must leave the default alone, not stop the service.
+cat >"$dir/msgmax.yaml" <<YAML
+kafka:
+  bootstrap.servers: $KAFKA_BOOTSTRAP
+  group.id: msgmax
+  message.max.bytes: 4000000
+input:
+  topics: [backlog]
+redis:
+  url: ${REDIS_URL%/0}/5
+http:
+  port: 0
+YAML
+build/touchpointd run -c "$dir/msgmax.yaml" 2>"$dir/msgmax.err" &
+pid=$!
+caught=0
+tp_wait_for "the backlog read with message.max.bytes 4000000" 25 \
+    drained msgmax 5 "$btotal" || caught=$?
+check "message.max.bytes 4000000 (above the 2 MiB fetch bound): the backlog of $btotal events is read" \
+    test "$caught" -eq 0
+stop_checked "message.max.bytes 4000000"
+
 # ---- every key written is one schemas/redis.md documents ----
 # The patterns come from the document: each `tp:...` name, {TENANT} and the
 # upper-case placeholders standing for one or more characters other than ':'.
