@@ -94,7 +94,7 @@ static const struct conf_key conf_keys[] = {
     {"limits.max_pending_cells", CT_INT, "200000", OFF(max_pending_cells),
      "aggregate cells held between flushes; reaching it forces a flush"},
     {"limits.dedupe_capacity", CT_INT, "2000000", OFF(dedupe_capacity),
-     "event ids remembered for duplicate detection (~48 B each, all "
+     "event ids remembered for duplicate detection (~32 B each, all "
      "resident from the start of run)"},
     {"log.level", CT_STRING, "info", OFF(log_level),
      "error | warn | info | debug"},

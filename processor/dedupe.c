@@ -9,11 +9,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "u64map.h"
+#include "tagidx.h"
 
 /* A ring of (key, first seen) in arrival order; the clock only moves forward,
- * so the oldest entries expire from the head. The map points a key at its
- * ring slot. */
+ * so the oldest entries expire from the head. The index points a key at its
+ * ring slot, the ring entry confirming the key. */
 struct entry {
     uint64_t key;
     int64_t seen_ms;
@@ -24,7 +24,7 @@ struct dedupe {
     size_t cap, head, len;
     int64_t horizon_ms;
     uint64_t evicted;
-    struct u64map index;
+    struct tagidx index;
 };
 
 struct dedupe *dedupe_new(size_t capacity, int64_t horizon_ms)
@@ -36,7 +36,6 @@ struct dedupe *dedupe_new(size_t capacity, int64_t horizon_ms)
     }
     d->cap = capacity ? capacity : 1;
     d->horizon_ms = horizon_ms;
-    u64map_init(&d->index);
     return d;
 }
 
@@ -46,14 +45,15 @@ void dedupe_destroy(struct dedupe *d)
         return;
     }
     free(d->ring);
-    u64map_release(&d->index);
+    tagidx_release(&d->index);
     free(d);
 }
 
 static void pop_head(struct dedupe *d)
 {
     /* A key is in the ring once (a repeat is found, not added). */
-    u64map_del(&d->index, d->ring[d->head].key);
+    tagidx_remove(&d->index, tagidx_probe(&d->index, d->ring[d->head].key,
+                                          d->ring, sizeof(*d->ring)));
     d->head = (d->head + 1) % d->cap;
     d->len--;
 }
@@ -61,21 +61,32 @@ static void pop_head(struct dedupe *d)
 /* The ring and the index are allocated at full capacity at once, on first
  * use or by dedupe_reserve. The ring's pages become resident as they are
  * written; the index is probed at random, so its pages all become resident
- * within the first thousands of ids (about 48 bytes per id of capacity in
- * all). Growing the index by doubling instead cost, per doubling, a rehash
- * of every id into a table twice the size whose pages the kernel then
- * zeroes, the old table held beside it meanwhile: in a 2 M event `run` the
- * consumer thread's CPU was 1.26 s (median of 8) against 1.07 s reserved. */
+ * within the first thousands of ids (about 32 bytes per id of capacity in
+ * all: a 16-byte ring entry and 8-byte slots kept under 0.7 full). Growing
+ * the index by doubling instead cost, per doubling, a rehash of every id
+ * into a table twice the size whose pages the kernel then zeroes, the old
+ * table held beside it meanwhile: in a 2 M event `run` the consumer
+ * thread's CPU was 1.26 s (median of 8) against 1.07 s reserved. */
 int dedupe_reserve(struct dedupe *d)
 {
+    size_t slots = 512;
+
+    if (d->ring != NULL) {
+        return 0;
+    }
+    if (d->cap > UINT32_MAX - 1) {
+        return -1;
+    }
+    while (slots * 7 < d->cap * 10) {
+        slots *= 2;
+    }
+    if (tagidx_resize(&d->index, slots) < 0) {
+        return -1;
+    }
+    d->ring = malloc(d->cap * sizeof(*d->ring));
     if (d->ring == NULL) {
-        if (u64map_reserve(&d->index, d->cap) < 0) {
-            return -1;
-        }
-        d->ring = malloc(d->cap * sizeof(*d->ring));
-        if (d->ring == NULL) {
-            return -1;
-        }
+        tagidx_release(&d->index);
+        return -1;
     }
     return 0;
 }
@@ -99,50 +110,40 @@ static void populate(const void *p, size_t bytes)
 
 void dedupe_populate(const struct dedupe *d)
 {
-    populate(d->ring, d->cap * sizeof(*d->ring));
-    populate(d->index.slots, d->index.cap * sizeof(*d->index.slots));
+    populate(d->ring, d->ring ? d->cap * sizeof(*d->ring) : 0);
+    populate(d->index.slots,
+             tagidx_slots(&d->index) * sizeof(*d->index.slots));
 }
 
-static int ensure_room(struct dedupe *d)
+int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms)
 {
+    size_t slot;
+
     if (dedupe_reserve(d) < 0) {
         return -1;
+    }
+    while (d->len > 0 && d->ring[d->head].seen_ms < now_ms - d->horizon_ms) {
+        pop_head(d);
+    }
+    if (d->index.slots[tagidx_probe(&d->index, key, d->ring, sizeof(*d->ring))]
+            .ref != 0) {
+        return 1;
     }
     if (d->len == d->cap) {
         pop_head(d);
         d->evicted++;
     }
-    return 0;
-}
-
-int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms)
-{
-    uint32_t *pos;
-    size_t slot;
-
-    while (d->len > 0 && d->ring[d->head].seen_ms < now_ms - d->horizon_ms) {
-        pop_head(d);
-    }
-    pos = u64map_get(&d->index, key);
-    if (pos != NULL) {
-        return 1;
-    }
-    if (ensure_room(d) < 0) {
-        return -1;
-    }
     slot = (d->head + d->len) % d->cap;
-    if (u64map_put_new(&d->index, key, (uint32_t)slot) < 0) {
-        return -1;
-    }
     d->ring[slot].key = key;
     d->ring[slot].seen_ms = now_ms;
+    tagidx_place(&d->index, key, (uint32_t)slot);
     d->len++;
     return 0;
 }
 
 void dedupe_prefetch(const struct dedupe *d, uint64_t key)
 {
-    u64map_prefetch(&d->index, key);
+    tagidx_prefetch(&d->index, key);
 }
 
 uint64_t dedupe_evicted(const struct dedupe *d)
@@ -158,5 +159,5 @@ size_t dedupe_count(const struct dedupe *d)
 size_t dedupe_bytes(const struct dedupe *d)
 {
     return sizeof(*d) + (d->ring ? d->cap * sizeof(*d->ring) : 0) +
-           u64map_bytes(&d->index);
+           tagidx_slots(&d->index) * sizeof(*d->index.slots);
 }

@@ -22,7 +22,7 @@ int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms);
 int dedupe_reserve(struct dedupe *d);
 
 /* Has the kernel fault in every page of the window dedupe_reserve allocated
- * (about 48 bytes per key of capacity), contents unchanged, so the first
+ * (about 32 bytes per key of capacity), contents unchanged, so the first
  * keys checked do not each wait for a fresh page. It reads only what
  * dedupe_reserve set, so another thread may run it while dedupe_check is
  * called. Does nothing before dedupe_reserve, or where the kernel lacks

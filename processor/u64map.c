@@ -113,7 +113,8 @@ static void insert_fresh(struct u64map *m, uint64_t key, uint32_t val)
 #define HUGE_PAGE ((uintptr_t)2 << 20)
 
 /* A zeroed slot array. A big map is probed at random, one slot per lookup
- * (the dedupe window holds millions of ids): with 4 KiB pages nearly every
+ * (a partition's changed set can hold hundreds of thousands of keys, its
+ * prefetched slots are spread over all of it): with 4 KiB pages nearly every
  * lookup also misses the TLB, so big arrays are backed by 2 MiB pages where
  * the kernel allows it (THP "madvise" mode). calloc of this size maps fresh
  * pages without touching them, so the advice is given before the first

@@ -366,7 +366,7 @@ result(has_buf, "librdkafka's buffers are bounded in the config "
 need = (64 * MiB
         + int(kafka.get("queued.max.messages.kbytes", 32768)) * 1024 * 7 // 2
         + int(kafka.get("queue.buffering.max.kbytes", 1048576)) * 1024
-        + int(limits.get("dedupe_capacity", 2000000)) * 48
+        + int(limits.get("dedupe_capacity", 2000000)) * 32
         + int(limits.get("max_open_correlations", 2000000)) * 128
         + int(limits.get("max_pending_cells", 200000)) * 4096
         + int(limits.get("max_tenants", 1000)) * int(limits.get("max_dims_per_tenant", 500)) * 256)

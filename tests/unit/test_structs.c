@@ -618,8 +618,8 @@ static void test_dedupe_clock_jump_forward_expires_everything(void **state)
 
 /* The memory is taken at full capacity with the first id and does not change
  * as ids come and go: a 16-byte ring entry per id plus an index of the
- * power of two of 16-byte slots that keeps it under 0.7 load (48 bytes per
- * id at the default 2,000,000; at most 16 + 2 x 16 / 0.7 = 62). */
+ * power of two of 8-byte slots that keeps it under 0.7 load (32 bytes per
+ * id at the default 2,000,000; at most 16 + 2 x 8 / 0.7 = 39). */
 static void test_dedupe_memory_is_its_capacity_from_the_first_id(void **state)
 {
     struct dedupe *d = dedupe_new(100000, 1000);
@@ -628,13 +628,20 @@ static void test_dedupe_memory_is_its_capacity_from_the_first_id(void **state)
     (void)state;
     assert_int_equal(dedupe_check(d, 1, 0), 0);
     bytes = dedupe_bytes(d);
-    assert_true(bytes >= 100000 * 16 + 100000 * 10 / 7 * 16);
-    assert_true(bytes <= 100000 * 62 + 4096);
+    assert_true(bytes >= 100000 * 16 + 100000 * 10 / 7 * 8);
+    assert_true(bytes <= 100000 * 39 + 4096);
     for (uint64_t k = 2; k <= 300000; k++) {
         assert_int_equal(dedupe_check(d, k, (int64_t)k / 100), 0);
     }
     assert_int_equal(dedupe_count(d), 100000);
     assert_int_equal(dedupe_bytes(d), bytes);
+    /* 200,000 ids evicted by capacity: exactly the last 100,000 remain. */
+    for (uint64_t k = 200001; k <= 300000; k++) {
+        assert_int_equal(dedupe_check(d, k, 3000), 1);
+    }
+    assert_int_equal(dedupe_check(d, 200000, 3000), 0);
+    assert_int_equal(dedupe_check(d, 2, 3000), 0);
+    assert_int_equal(dedupe_count(d), 100000);
     dedupe_destroy(d);
 }
 
@@ -676,9 +683,9 @@ static void *populate_main(void *d)
 /* dedupe_reserve takes the whole window before the first id, and
  * dedupe_populate, run on another thread while ids are checked, changes no
  * answer; alone, it makes the window resident. CAP is the default
- * capacity: its ring (32 MB) and index (64 MB) are past glibc's largest
- * mmap threshold, so they are fresh mappings, not reused heap pages that
- * may be resident already. */
+ * capacity: its ring (32 MB) is past glibc's largest mmap threshold and its
+ * index (32 MB) a mapping of its own, so both are fresh mappings, not
+ * reused heap pages that may be resident already. */
 static void test_dedupe_reserve_then_populate_beside_checks(void **state)
 {
     enum { CAP = 2000000, IDS = 300000 };
@@ -690,7 +697,7 @@ static void test_dedupe_reserve_then_populate_beside_checks(void **state)
     dedupe_populate(d); /* nothing reserved yet: no effect */
     assert_int_equal(dedupe_reserve(d), 0);
     bytes = dedupe_bytes(d);
-    assert_true(bytes >= (size_t)CAP * 16 + (size_t)CAP * 10 / 7 * 16);
+    assert_true(bytes >= (size_t)CAP * 16 + (size_t)CAP * 10 / 7 * 8);
     assert_int_equal(dedupe_reserve(d), 0);
     assert_int_equal(dedupe_bytes(d), bytes);
     for (uint64_t k = 1; k <= 1000; k++) {
