@@ -12,8 +12,7 @@
 #include "u64map.h"
 
 #define NIL UINT32_MAX
-#define MIN_SLOTS 512 /* one page of slots */
-#define MIN_RECS 128  /* one page of records */
+#define MIN_RECS 128 /* one page of records */
 
 /* The record array and the index are mappings of their own, not malloc
  * blocks: a malloc'd array that doubles leaves its predecessor behind in the
@@ -111,17 +110,6 @@ void corr_prefetch_rec(const struct corr *c, uint64_t key)
     }
 }
 
-/* Room for one more key: the index stays at most 0.7 full. */
-static int index_room(struct corr *c)
-{
-    size_t n = tagidx_slots(&c->idx);
-
-    if ((uint64_t)(c->count + 1) * 10 <= (uint64_t)n * 7) {
-        return 0;
-    }
-    return tagidx_resize(&c->idx, n ? n * 2 : MIN_SLOTS);
-}
-
 static uint32_t take_slot(struct corr *c)
 {
     uint32_t i;
@@ -156,7 +144,7 @@ struct corr_rec *corr_open(struct corr *c, uint64_t key)
     if (i == NIL) {
         return NULL;
     }
-    if (index_room(c) < 0) {
+    if (tagidx_reserve(&c->idx, (size_t)c->count + 1) < 0) {
         c->recs[i].next = c->free_head;
         c->free_head = i;
         return NULL;

@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* dedupe: remembers recent event ids so producer retries are counted once. */
-/* madvise's MADV_POPULATE_WRITE is a Linux extension. */
-#define _DEFAULT_SOURCE
 #include "dedupe.h"
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "mem.h"
 #include "tagidx.h"
 
 /* A ring of (key, first seen) in arrival order; the clock only moves forward,
@@ -69,18 +66,10 @@ static void pop_head(struct dedupe *d)
  * thread's CPU was 1.26 s (median of 8) against 1.07 s reserved. */
 int dedupe_reserve(struct dedupe *d)
 {
-    size_t slots = 512;
-
     if (d->ring != NULL) {
         return 0;
     }
-    if (d->cap > UINT32_MAX - 1) {
-        return -1;
-    }
-    while (slots * 7 < d->cap * 10) {
-        slots *= 2;
-    }
-    if (tagidx_resize(&d->index, slots) < 0) {
+    if (d->cap > UINT32_MAX - 1 || tagidx_reserve(&d->index, d->cap) < 0) {
         return -1;
     }
     d->ring = malloc(d->cap * sizeof(*d->ring));
@@ -91,28 +80,11 @@ int dedupe_reserve(struct dedupe *d)
     return 0;
 }
 
-/* Faults in the whole pages of [p, p + bytes) as if written. */
-static void populate(const void *p, size_t bytes)
-{
-#ifdef MADV_POPULATE_WRITE
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t hi = ((uintptr_t)p + bytes) & ~(page - 1);
-
-    if (p != NULL && hi > lo) {
-        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
-    }
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
-
 void dedupe_populate(const struct dedupe *d)
 {
-    populate(d->ring, d->ring ? d->cap * sizeof(*d->ring) : 0);
-    populate(d->index.slots,
-             tagidx_slots(&d->index) * sizeof(*d->index.slots));
+    mem_populate(d->ring, d->ring ? d->cap * sizeof(*d->ring) : 0);
+    mem_populate(d->index.slots,
+                 tagidx_slots(&d->index) * sizeof(*d->index.slots));
 }
 
 int dedupe_check(struct dedupe *d, uint64_t key, int64_t now_ms)

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tagidx: a hash index of 8-byte slots over records kept elsewhere (open correlations, remembered event ids). */
-/* madvise's MADV_HUGEPAGE is a Linux extension. */
+/* MAP_ANONYMOUS is not POSIX. */
 #define _DEFAULT_SOURCE
 #include "tagidx.h"
 
 #include <sys/mman.h>
 
-/* Slot arrays of this size or more ask for transparent huge pages. */
-#define HUGE_BYTES ((size_t)4 << 20)
-#define HUGE_PAGE ((uintptr_t)2 << 20)
+#include "mem.h"
+
+#define MIN_SLOTS 512 /* one page of slots */
 
 size_t tagidx_slots(const struct tagidx *x)
 {
@@ -26,7 +26,9 @@ static void place_tag(struct tagidx_slot *slots, uint32_t mask, uint32_t tag,
     slots[i] = (struct tagidx_slot){tag, ref};
 }
 
-int tagidx_resize(struct tagidx *x, size_t n)
+/* Moves the index into a fresh mapping of n slots (a power of two, more
+ * than the keys held). */
+static int resize(struct tagidx *x, size_t n)
 {
     size_t bytes = n * sizeof(struct tagidx_slot), old = tagidx_slots(x);
     struct tagidx_slot *s;
@@ -39,15 +41,7 @@ int tagidx_resize(struct tagidx *x, size_t n)
     if (s == MAP_FAILED) {
         return -1;
     }
-#ifdef MADV_HUGEPAGE
-    if (bytes >= HUGE_BYTES) {
-        uintptr_t lo = ((uintptr_t)s + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-        uintptr_t hi = ((uintptr_t)s + bytes) & ~(HUGE_PAGE - 1);
-        if (hi > lo) {
-            (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-        }
-    }
-#endif
+    mem_ask_huge(s, bytes);
     for (size_t i = 0; i < old; i++) {
         if (x->slots[i].ref != 0) {
             place_tag(s, (uint32_t)(n - 1), x->slots[i].tag, x->slots[i].ref);
@@ -57,6 +51,20 @@ int tagidx_resize(struct tagidx *x, size_t n)
     x->slots = s;
     x->mask = (uint32_t)(n - 1);
     return 0;
+}
+
+int tagidx_reserve(struct tagidx *x, size_t n)
+{
+    size_t slots = tagidx_slots(x);
+
+    if (n * 10 <= slots * 7) {
+        return 0;
+    }
+    slots = MIN_SLOTS;
+    while (slots * 7 < n * 10) {
+        slots *= 2;
+    }
+    return resize(x, slots);
 }
 
 void tagidx_release(struct tagidx *x)

@@ -57,10 +57,11 @@ static inline uint32_t tagidx_probe(const struct tagidx *x, uint64_t key,
 /* Slots of the index (0 before the first resize). */
 size_t tagidx_slots(const struct tagidx *x);
 
-/* Moves the index into a fresh mapping of n slots (a power of two, more
- * than the keys held). Returns 0, or -1 (out of memory, or n past 2^32;
- * the index unchanged). */
-int tagidx_resize(struct tagidx *x, size_t n);
+/* Room for n keys with the index at most 0.7 full: when it would be fuller,
+ * the index moves into a fresh mapping, the smallest power of two of at
+ * least 512 slots (a page) that holds n. Returns 0, or -1 (out of memory,
+ * or past 2^32 slots; the index unchanged). */
+int tagidx_reserve(struct tagidx *x, size_t n);
 
 void tagidx_release(struct tagidx *x); /* back to empty, no slots */
 

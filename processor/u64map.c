@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* u64map: an open-addressing hash map from non-zero 64-bit keys to 32-bit values. */
-/* madvise's MADV_HUGEPAGE is a Linux extension. */
-#define _DEFAULT_SOURCE
 #include "u64map.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+
+#include "mem.h"
 
 #define MIN_CAP 16
 
@@ -108,31 +107,18 @@ static void insert_fresh(struct u64map *m, uint64_t key, uint32_t val)
     m->count++;
 }
 
-/* Tables of this size or more ask for transparent huge pages. */
-#define HUGE_BYTES ((size_t)4 << 20)
-#define HUGE_PAGE ((uintptr_t)2 << 20)
-
 /* A zeroed slot array. A big map is probed at random, one slot per lookup
  * (a partition's changed set can hold hundreds of thousands of keys, its
- * prefetched slots are spread over all of it): with 4 KiB pages nearly every
- * lookup also misses the TLB, so big arrays are backed by 2 MiB pages where
- * the kernel allows it (THP "madvise" mode). calloc of this size maps fresh
- * pages without touching them, so the advice is given before the first
- * fault. */
+ * prefetched slots are spread over all of it), so it asks for huge pages.
+ * calloc of that size maps fresh pages without touching them, so the advice
+ * comes before the first fault. */
 static struct u64map_slot *slots_new(size_t cap)
 {
-    size_t bytes = cap * sizeof(struct u64map_slot);
     struct u64map_slot *s = calloc(cap, sizeof(*s));
 
-#ifdef MADV_HUGEPAGE
-    if (s != NULL && bytes >= HUGE_BYTES) {
-        uintptr_t lo = ((uintptr_t)s + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-        uintptr_t hi = ((uintptr_t)s + bytes) & ~(HUGE_PAGE - 1);
-        if (hi > lo) {
-            (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-        }
+    if (s != NULL) {
+        mem_ask_huge(s, cap * sizeof(*s));
     }
-#endif
     return s;
 }
 

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* mem: advice to the kernel about big arrays (huge pages, faulting pages in ahead of use). */
+/* madvise and its MADV_HUGEPAGE and MADV_POPULATE_WRITE are Linux
+ * extensions. */
+#define _DEFAULT_SOURCE
+#include "mem.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HUGE_BYTES ((size_t)4 << 20)
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+/* madvise over the whole units (a power of two) inside [p, p + bytes). */
+static void advise_units(const void *p, size_t bytes, uintptr_t unit,
+                         int advice)
+{
+    uintptr_t lo = ((uintptr_t)p + unit - 1) & ~(unit - 1);
+    uintptr_t hi = ((uintptr_t)p + bytes) & ~(unit - 1);
+
+    if (p != NULL && hi > lo) {
+        (void)madvise((void *)lo, hi - lo, advice);
+    }
+}
+
+void mem_ask_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (bytes >= HUGE_BYTES) {
+        advise_units(p, bytes, HUGE_PAGE, MADV_HUGEPAGE);
+    }
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+void mem_populate(const void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+    advise_units(p, bytes, (uintptr_t)sysconf(_SC_PAGESIZE),
+                 MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
