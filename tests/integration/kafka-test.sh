@@ -49,6 +49,17 @@ stop_checked() { # LABEL: SIGTERM to touchpointd at $pid, which must exit 0
     check "$1: exit status 0" test "$rc" -eq 0
 }
 
+# run_drained NAME GROUP DB SECONDS WHAT: touchpointd run -c $dir/NAME.yaml
+# (log $dir/NAME.err, pid in $pid) until GROUP's offsets in Redis DB sum to
+# the backlog's $btotal, waiting at most SECONDS for WHAT; caught is
+# tp_wait_for's status (0: drained in time).
+run_drained() {
+    build/touchpointd run -c "$dir/$1.yaml" 2>"$dir/$1.err" &
+    pid=$!
+    caught=0
+    tp_wait_for "$5" "$4" drained "$2" "$3" "$btotal" || caught=$?
+}
+
 write_config() { # FILE GROUP TOPIC DB
     cat >"$1" <<YAML
 kafka:
@@ -179,11 +190,8 @@ build/tpgen --seed 11 --count 200000 --span 1m \
 btotal=$(tp_topic_count backlog)
 write_config "$dir/backlog.yaml" backlog backlog 3
 printf 'aggregation:\n  flush_interval: 10m\n' >>"$dir/backlog.yaml"
-build/touchpointd run -c "$dir/backlog.yaml" 2>"$dir/backlog.err" &
-pid=$!
-caught=0
-tp_wait_for "the backlog's offsets in Redis before the 10-minute interval" 60 \
-    drained backlog 3 "$btotal" || caught=$?
+run_drained backlog backlog 3 60 \
+    "the backlog's offsets in Redis before the 10-minute interval"
 check "a backlog of $btotal events is flushed when read, within 60 s of a 10-minute interval" \
     test "$caught" -eq 0
 stop_checked "backlog"
@@ -208,11 +216,7 @@ http:
   port: 0
 YAML
 t0=$(now_ms)
-build/touchpointd run -c "$dir/wake.yaml" 2>"$dir/wake.err" &
-pid=$!
-caught=0
-tp_wait_for "the backlog read under a 64 KiB queue bound" 25 \
-    drained wake 4 "$btotal" || caught=$?
+run_drained wake wake 4 25 "the backlog read under a 64 KiB queue bound"
 echo "64 KiB queue bound: $btotal events in Redis after $(($(now_ms) - t0)) ms"
 wport=$(tp_http_port "$dir/wake.err")
 wakes=$(curl -sf "http://127.0.0.1:$wport/metrics" |
@@ -240,11 +244,8 @@ redis:
 http:
   port: 0
 YAML
-build/touchpointd run -c "$dir/msgmax.yaml" 2>"$dir/msgmax.err" &
-pid=$!
-caught=0
-tp_wait_for "the backlog read with message.max.bytes 4000000" 25 \
-    drained msgmax 5 "$btotal" || caught=$?
+run_drained msgmax msgmax 5 25 \
+    "the backlog read with message.max.bytes 4000000"
 check "message.max.bytes 4000000 (above the 2 MiB fetch bound): the backlog of $btotal events is read" \
     test "$caught" -eq 0
 stop_checked "message.max.bytes 4000000"
