@@ -24,6 +24,11 @@ static const unsigned char flush_lua_bytes[] = {
  * while the whole flush stays one MULTI/EXEC. */
 #define ARGS_PER_CALL 20000
 
+/* Bytes of commands hiredis may hold before they are written out. Writing
+ * as the transaction is built keeps its output buffer to about one command
+ * instead of the whole flush (a copy of every correlation log). */
+#define WRITE_AHEAD_BYTES (1u << 20)
+
 /* Command arguments, stored back to back in one buffer: no allocation per
  * argument, and every argument travels as a binary-safe argv entry (event
  * data is never formatted into a command string). */
@@ -42,6 +47,8 @@ struct store {
     redisContext *ctx;
     char sha[41];
     struct args a;
+    size_t unwritten;  /* bytes of arguments appended since the last write */
+    bool write_failed; /* a write-ahead failed: ctx->errstr says why */
     struct store_stats stats;
     int64_t timeout_ms; /* connect and command timeout in force */
     struct store_tx {   /* the flush transaction in flight */
@@ -248,10 +255,22 @@ static int args_send(struct store *s, struct args *a)
         ptrs[i] = a->buf + a->off[i];
     }
     s->stats.commands++;
-    return redisAppendCommandArgv(s->ctx, (int)a->n, ptrs, a->lens) ==
-                   REDIS_OK
-               ? 0
-               : -1;
+    if (redisAppendCommandArgv(s->ctx, (int)a->n, ptrs, a->lens) !=
+        REDIS_OK) {
+        return -1;
+    }
+    s->unwritten += a->len;
+    if (s->unwritten >= WRITE_AHEAD_BYTES) {
+        int done = 0;
+        while (!done) {
+            if (redisBufferWrite(s->ctx, &done) != REDIS_OK) {
+                s->write_failed = true;
+                return -1;
+            }
+        }
+        s->unwritten = 0;
+    }
+    return 0;
 }
 
 /* ---- connection ---- */
@@ -279,6 +298,8 @@ struct store *store_new(const struct config *cfg, char *errstr,
 static void disconnect(struct store *s)
 {
     s->tx.open = false; /* a transaction in flight is lost with it */
+    s->unwritten = 0;
+    s->write_failed = false;
     if (s->ctx != NULL) {
         redisFree(s->ctx);
         s->ctx = NULL;
@@ -553,12 +574,11 @@ static void add_offsets(struct store *s, struct args *a,
 /* Bytes of one element of a correlation log (whole lines; a longer line
  * gets an element of its own). */
 #define CORR_CHUNK (1u << 20)
-/* Elements per command. */
-#define CORR_CHUNKS_PER_CALL 16
 
-/* corr prefix key reset {chunk}*: one partition's correlation log, the text
- * cut at line ends into chunks of about CORR_CHUNK bytes, as many commands
- * as it takes (only the first one resets). */
+/* corr prefix key reset chunk: one partition's correlation log, the text cut
+ * at line ends into chunks of about CORR_CHUNK bytes, a command each (only
+ * the first one resets). With the write-ahead, a log of any size costs
+ * about three chunks of memory beyond its text. */
 static int append_corr_log(struct store *s, const struct corr_log *l,
                            const char *key)
 {
@@ -567,17 +587,17 @@ static int append_corr_log(struct store *s, const struct corr_log *l,
     bool first = true;
 
     while (first || p < end) {
+        const char *cut = p + CORR_CHUNK < end ? p + CORR_CHUNK : end;
+        while (cut < end && cut[-1] != '\n') {
+            cut++;
+        }
         begin_script(s, a, "corr");
         args_str(a, key);
         args_str(a, first && l->reset ? "1" : "0");
-        for (int k = 0; k < CORR_CHUNKS_PER_CALL && p < end; k++) {
-            const char *cut = p + CORR_CHUNK < end ? p + CORR_CHUNK : end;
-            while (cut < end && cut[-1] != '\n') {
-                cut++;
-            }
+        if (p < end) {
             args_add(a, p, (size_t)(cut - p));
-            p = cut;
         }
+        p = cut;
         if (args_send(s, a) < 0) {
             return -1;
         }
@@ -719,6 +739,9 @@ int store_flush_send(struct store *s, const struct flush_batch *batch,
         append_corr(s, batch, group) < 0 ||
         append_live(s, batch, offsets, n_offsets, group) < 0 ||
         redisAppendCommand(s->ctx, "EXEC") != REDIS_OK) {
+        if (s->write_failed) {
+            return tx_fail(s, errstr, errstr_size, s->ctx->errstr);
+        }
         snprintf(errstr, errstr_size, "out of memory building the flush");
         disconnect(s); /* drops the half-built transaction */
         s->stats.errors++;

@@ -36,11 +36,15 @@ redis:
   url: $REDIS_URL
 http:
   port: 0
+aggregation:
+  flush_interval: 10m
 YAML
 
 # 4 minutes of event time ending now: tickets, DMs and calls open in one
-# third and close in the next, across the cuts.
-build/tpgen --seed 21 --count 30000 --start $(($(now_ms) - 240000)) --span 4m \
+# third and close in the next, across the cuts. 750,000 events make each
+# partition's log longer than one 1 MiB chunk, so the logs restored are ones
+# a flush sent in pieces while it was being built.
+build/tpgen --seed 21 --count 750000 --start $(($(now_ms) - 240000)) --span 4m \
     --keys --out "$dir/keyed.tsv" --valid-out "$dir/valid.ndjson" 2>/dev/null
 n=$(wc -l <"$dir/keyed.tsv")
 third=$((n / 3))
@@ -63,6 +67,17 @@ wait "$pid" 2>/dev/null || true
 echo "killed with SIGKILL after $third messages ($open1 acme DMs waiting)"
 check "the killed instance left open correlations persisted in Redis" \
     test "$(r --scan --pattern 'tp:corr:restart:*' | wc -l)" -gt 0
+# The longest element of the logs: a chunk cut at a line end after 1 MiB.
+longest=$(r EVAL "local m = 0
+for _, k in ipairs(redis.call('KEYS', ARGV[1])) do
+  for _, e in ipairs(redis.call('LRANGE', k, 0, -1)) do
+    if #e > m then m = #e end
+  end
+end
+return m" 0 'tp:corr:restart:*')
+echo "longest correlation log element: $longest bytes"
+check "the logs were sent in 1 MiB chunks (longest element 1 MiB + a line)" \
+    test "$longest" -ge 1048576 -a "$longest" -lt $((1048576 + 200))
 
 produce "$dir/part2.tsv"
 start_instance 2
