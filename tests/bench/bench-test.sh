@@ -134,6 +134,15 @@ check("run.long: 100000 events, events/s, CPU s/1M, peak RSS > 0",
 check("run.long: rss_ratio_to_run is its peak RSS over run's",
       num(long.get("rss_ratio_to_run")) and pos(run, "peak_rss_mb")
       and abs(long["rss_ratio_to_run"] - long.get("peak_rss_mb", 0) / run["peak_rss_mb"]) < 1e-3)
+check("run, run.long: open correlations when drained, more after the longer stream",
+      pos(run, "open_correlations") and pos(long, "open_correlations")
+      and long["open_correlations"] > run["open_correlations"])
+check("run.long: rss_growth_per_added_open_b is the peak RSS added per added open",
+      num(long.get("rss_growth_per_added_open_b"))
+      and abs(long["rss_growth_per_added_open_b"]
+              - (long.get("peak_rss_mb", 0) - run.get("peak_rss_mb", 0)) * 1048576
+              / max(1, long.get("open_correlations", 0) - run.get("open_correlations", 0)))
+          <= 1)
 for name in want[4:]:
     r = rows.get(name, {})
     check(f"{name}: ns/event, events/s, ratio > 0, callgrind instructions/event > 0",

@@ -41,6 +41,11 @@
 #              five times BENCH_EVENTS) at the same event-time rate: peak RSS
 #              must not depend on the stream's length, so the row carries
 #              rss_ratio_to_run (its peak RSS over run's; target <= 1.10).
+#              Both rows carry open_correlations (the gauge when drained):
+#              tpgen's tickets stay open for hours of event time, so the
+#              longer stream leaves more open, and the row carries
+#              rss_growth_per_added_open_b, the peak RSS it adds per added
+#              open correlation (the budget for one is 128 bytes).
 #   micro      tests/bench/micro.c (CPU time per event, median pass) and the
 #              same under callgrind on a smaller input (instructions per
 #              event, independent of machine noise). micro.aggregate is
@@ -120,11 +125,12 @@ calc() {
     awk -v fmt="${FMT:-%.6g}" "$@" "BEGIN { printf fmt \"\\n\", ($expr) }"
 }
 
-# median VALUE...: the median, or null when there are none.
+# median VALUE...: the median (printf format FMT, default %.6g), or null when
+# there are none.
 median() {
     [ $# -gt 0 ] || { echo null; return; }
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-        END { printf "%.6g\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    printf '%s\n' "$@" | sort -g | awk -v fmt="${FMT:-%.6g}" '{ v[NR] = $1 }
+        END { printf fmt "\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # cpu_s PID: user+system CPU seconds of a live process.
@@ -148,6 +154,30 @@ runq_wait_s() {
 # CPU, /proc/pressure/cpu), or empty where the kernel has no PSI.
 psi_us() {
     sed -n 's/^some .*total=\([0-9]*\).*/\1/p' /proc/pressure/cpu 2>/dev/null || true
+}
+
+# open_correlations LOG: run's touchpointd_open_correlations gauge once its
+# /metrics (of the instance that wrote LOG) count all TOTAL messages: the
+# offsets reach Redis a moment before the flush's outcome is published.
+open_correlations() {
+    local port deadline=$((${EPOCHREALTIME/./} + 10000000)) m
+    port=$(tp_http_port "$1")
+    [ -n "$port" ] || die "no metrics port in $1"
+    while :; do
+        m=$(curl -sf "http://127.0.0.1:$port/metrics" |
+            awk -v total="$TOTAL" '
+                $1 == "touchpointd_messages_consumed_total" { n = $2 }
+                $1 == "touchpointd_open_correlations" { open = $2 }
+                END { if (n >= total && open != "") print open }') ||
+            die "reading http://127.0.0.1:$port/metrics failed"
+        if [ -n "$m" ]; then
+            echo "$m"
+            return 0
+        fi
+        [ "${EPOCHREALTIME/./}" -lt "$deadline" ] ||
+            die "/metrics on port $port never counted $TOTAL messages"
+        nap "$NAP_S"
+    done
 }
 
 # hwm_mb PID: peak resident set (VmHWM) in MB.
@@ -423,6 +453,7 @@ measure_run() { # REP
     wait_drained "$group"
     S_CPU+=("$(cpu_s "$RUN_PID")")
     S_RSS+=("$(hwm_mb "$RUN_PID")")
+    S_OPEN+=("$(open_correlations "$log")")
     S_RUNQ+=("$(runq_wait_s "$RUN_PID")")
     rcpu1=$(cpu_s "$REDIS_PID")
     read -r cmds split < <(redis_cmds "$TOTAL")
@@ -511,6 +542,15 @@ measure_long() {
     set_val run.long span "$(json_str "$LONG_SPAN")"
     set_val run.long rss_ratio_to_run "$(FMT=%.4f calc 'l / s' \
         -v l="${VAL[run.long.peak_rss_mb]}" -v s="${VAL[run.peak_rss_mb]}")"
+    # What the longer stream adds to the peak, per correlation it leaves
+    # open beyond run's (the budget for one is 128 bytes).
+    if [ "${VAL[run.long.open_correlations]}" -gt "${VAL[run.open_correlations]}" ]; then
+        set_val run.long rss_growth_per_added_open_b "$(FMT=%.0f calc \
+            '(l - r) * 1048576 / (o - s)' \
+            -v l="${VAL[run.long.peak_rss_mb]}" -v r="${VAL[run.peak_rss_mb]}" \
+            -v o="${VAL[run.long.open_correlations]}" \
+            -v s="${VAL[run.open_correlations]}")"
+    fi
 }
 
 # ---- repeated measurements into rows ---------------------------------------
@@ -521,6 +561,7 @@ measure() {
     local name=$1 fn=${2:-$1} r wall
     local psi0 psi1 t0
     S_WALL=() S_CPU=() S_RSS=() S_CMDS=() S_FIRST=() S_RCPU=() S_STOP=() S_RUNQ=()
+    S_OPEN=()
     SPLIT=null
     psi0=$(psi_us)
     t0=${EPOCHREALTIME/./}
@@ -548,6 +589,9 @@ measure() {
     fi
     if [ "${#S_RUNQ[@]}" -gt 0 ]; then
         set_val "$name" runq_wait_s "$(median "${S_RUNQ[@]}")"
+    fi
+    if [ "${#S_OPEN[@]}" -gt 0 ]; then
+        set_val "$name" open_correlations "$(FMT=%.0f median "${S_OPEN[@]}")"
     fi
     if [ "${#S_STOP[@]}" -gt 0 ]; then
         set_val "$name" stop_s "$(median "${S_STOP[@]}")"
@@ -881,6 +925,10 @@ print_notes() {
             "event time ${LONG_SPAN}) ${VAL[run.long.peak_rss_mb]} MB, run" \
             "(${VAL[run.events]} events, $SPAN) ${VAL[run.peak_rss_mb]} MB:" \
             "${VAL[run.long.rss_ratio_to_run]} x (target <= 1.10)"
+        echo "open correlations when drained: run.long" \
+            "${VAL[run.long.open_correlations]}, run ${VAL[run.open_correlations]};" \
+            "peak RSS added per added open correlation:" \
+            "${VAL[run.long.rss_growth_per_added_open_b]:-n/a} B"
     fi
     echo "run freshness after the broker's append: p50/p99" \
         "${VAL[run.freshness_after_append_p50_ms]}/${VAL[run.freshness_after_append_p99_ms]} ms;" \
