@@ -181,8 +181,29 @@ void corr_close(struct corr *c, struct corr_rec *rec)
     } else {
         c->tail = rec->prev;
     }
+    rec->key = 0;
     rec->next = c->free_head;
     c->free_head = i;
+}
+
+uint32_t corr_pos(const struct corr *c, const struct corr_rec *rec)
+{
+    return (uint32_t)(rec - c->recs);
+}
+
+struct corr_rec *corr_at(struct corr *c, uint32_t pos)
+{
+    return &c->recs[pos];
+}
+
+void corr_prefetch_at(const struct corr *c, uint32_t pos)
+{
+    __builtin_prefetch(&c->recs[pos]);
+}
+
+uint32_t corr_positions(const struct corr *c)
+{
+    return c->used;
 }
 
 struct corr_rec *corr_oldest(struct corr *c)

@@ -10,18 +10,22 @@ enum corr_kind { CORR_DM, CORR_CALL, CORR_TICKET };
 
 /* 32 bytes per record plus 8 bytes per slot of index (at most 0.7 full, so
  * 11-23 bytes per record): well under the 128-byte budget per open
- * correlation. tenant and dim are indexes of struct dims (ints): 31 and 30
- * bits hold any number of rows memory allows. */
+ * correlation. tenant and dim are indexes of struct dims (ints): 30 and 29
+ * bits hold any number of rows memory allows (DIMS_MAX_TENANTS,
+ * DIMS_MAX_ROWS). logged and dirty are the pipeline's: corr_open clears
+ * them and nothing here reads them. */
 struct corr_rec {
-    uint64_t key;         /* corr_key() */
+    uint64_t key;         /* corr_key(); 0 once closed */
     int64_t start_ms;     /* when the wait (or the ticket) started */
     uint32_t prev;        /* insertion order, oldest first: eviction order */
     uint32_t next;
-    uint32_t tenant : 31; /* row of the starting event */
+    uint32_t tenant : 30; /* row of the starting event */
     uint32_t waiting : 1; /* counts for oldest_wait_ms (DM waiting, call
                              queued, ticket without first reply) */
-    uint32_t dim : 30;
+    uint32_t logged : 1;  /* the persisted log holds it open */
+    uint32_t dim : 29;
     uint32_t kind : 2;    /* enum corr_kind */
+    uint32_t dirty : 1;   /* to be written by the next flush */
 };
 
 struct corr;
@@ -47,6 +51,19 @@ void corr_prefetch_rec(const struct corr *c, uint64_t key);
 /* Opens a record (key must not be open). Returns it zeroed but for key, or
  * NULL when out of memory. */
 struct corr_rec *corr_open(struct corr *c, uint64_t key);
+
+/* Where a record is: a position that stays its own while it is open. */
+uint32_t corr_pos(const struct corr *c, const struct corr_rec *rec);
+
+/* The record at a position corr_pos gave, open or since closed (then its
+ * key is 0, or another record's if the position was taken again). */
+struct corr_rec *corr_at(struct corr *c, uint32_t pos);
+
+/* Starts loading the record at pos (a hint). */
+void corr_prefetch_at(const struct corr *c, uint32_t pos);
+
+/* Positions corr_pos has given so far: 0 .. corr_positions() - 1. */
+uint32_t corr_positions(const struct corr *c);
 
 /* Closes an open record (rec from corr_find/corr_open/corr_oldest). */
 void corr_close(struct corr *c, struct corr_rec *rec);

@@ -90,6 +90,7 @@ int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
         return (int)*idx;
     }
     if ((int64_t)d->n_tenants >= d->cfg->max_tenants ||
+        d->n_tenants >= (size_t)DIMS_MAX_TENANTS ||
         grow((void **)&d->tenants, &d->cap_tenants, d->n_tenants + 1,
              sizeof(*d->tenants)) < 0 ||
         u64map_put(&d->tenant_index, key, (uint32_t)d->n_tenants) < 0) {

@@ -52,10 +52,17 @@ struct partition {
     char name[NAME_MAX_LEN];
     uint32_t id;
     struct corr *corr;
-    struct u64map changed;       /* corr keys opened/closed/changed since the
-                                    last applied flush (persist only) */
+    /* What the next flush writes of the log (persist only): positions of
+     * the records marked dirty since the last flush took the log (a
+     * position may be stale: its record closed, or taken again), and the
+     * keys of logged records closed since. */
+    uint32_t *dirty;
+    size_t n_dirty, cap_dirty;
+    uint64_t *closed;
+    size_t n_closed, cap_closed;
     uint64_t log_lines;          /* lines of the persisted log in Redis */
     uint64_t log_next;           /* ... once the prepared batch is applied */
+    bool log_reset;              /* the prepared batch snapshots the log */
     bool oldest_dirty;
     struct oldest_set published; /* what Redis has (after the last flush) */
     struct oldest_set computed;  /* what the pending flush will write */
@@ -165,7 +172,8 @@ static void oldest_set_release(struct oldest_set *s)
 static void partition_free(struct partition *part)
 {
     corr_destroy(part->corr);
-    u64map_release(&part->changed);
+    free(part->dirty);
+    free(part->closed);
     oldest_set_release(&part->published);
     oldest_set_release(&part->computed);
     free(part);
@@ -214,7 +222,6 @@ struct partition *pipeline_partition(struct pipeline *p, const char *name)
     }
     snprintf(part->name, sizeof(part->name), "%s", name);
     part->id = p->next_part_id++;
-    u64map_init(&part->changed);
     part->corr = corr_new();
     if (part->corr == NULL) {
         free(part);
@@ -304,20 +311,38 @@ static int live_change(struct pipeline *p, const struct corr_rec *r, int sign)
 
 /* ---- correlation ---- */
 
-/* The first change of a record since the last flush says whether Redis
- * holds it: a record opened since then (CH_NEW) and closed again before the
- * next flush is never written at all. */
-enum { CH_NEW = 0, CH_PERSISTED = 1 };
-
-/* Notes a record change for the persisted state. Out of memory here would
- * lose the change, so it is reported as an error to the caller. */
-static int mark_changed(struct pipeline *p, struct partition *part,
-                        uint64_t key, uint32_t first)
+/* Notes that the next flush writes r's line. Out of memory here would lose
+ * the change, so it is reported as an error to the caller. A record opened
+ * since the last flush (not logged) and closed again before the next one is
+ * never written at all. */
+static int mark_dirty(struct pipeline *p, struct partition *part,
+                      struct corr_rec *r)
 {
-    if (!p->persist || u64map_get(&part->changed, key) != NULL) {
+    if (!p->persist || r->dirty) {
         return 0;
     }
-    return u64map_put(&part->changed, key, first);
+    if (grow_array((void **)&part->dirty, &part->cap_dirty,
+                   part->n_dirty + 1, sizeof(*part->dirty)) < 0) {
+        return -1;
+    }
+    part->dirty[part->n_dirty++] = corr_pos(part->corr, r);
+    r->dirty = 1;
+    return 0;
+}
+
+/* Notes that the next flush writes r's closing (if the log holds it). */
+static int mark_closed(struct pipeline *p, struct partition *part,
+                       const struct corr_rec *r)
+{
+    if (!p->persist || !r->logged) {
+        return 0;
+    }
+    if (grow_array((void **)&part->closed, &part->cap_closed,
+                   part->n_closed + 1, sizeof(*part->closed)) < 0) {
+        return -1;
+    }
+    part->closed[part->n_closed++] = r->key;
+    return 0;
 }
 
 /* The kind of correlation an event type opens, ends or touches; -1 for
@@ -369,9 +394,6 @@ void pipeline_prefetch(const struct pipeline *p, const struct partition *part,
     dedupe_prefetch(p->dedupe, dedupe_key(part, h));
     if (h->corr != 0) {
         corr_prefetch(part->corr, h->corr);
-        if (p->persist) {
-            u64map_prefetch(&part->changed, h->corr);
-        }
     }
 }
 
@@ -395,10 +417,10 @@ static void close_rec(struct pipeline *p, struct partition *part,
     if (r->waiting) {
         part->oldest_dirty = true;
     }
-    /* Cannot fail for a key that is usually already marked; if it does the
-     * close still happens and the persisted record is rewritten by the
-     * restore-time eviction. */
-    (void)mark_changed(p, part, r->key, CH_PERSISTED);
+    /* Out of memory here leaves the record open in the log; the close
+     * still happens in memory. */
+    (void)mark_closed(p, part, r);
+    r->dirty = 0;
     corr_close(part->corr, r);
     p->stats.open_correlations--;
 }
@@ -455,8 +477,7 @@ static int open_rec(struct pipeline *p, struct partition *part,
     r->dim = (uint32_t)dim;
     r->kind = (uint8_t)kind;
     r->waiting = waiting;
-    if (live_change(p, r, +1) < 0 ||
-        mark_changed(p, part, key, CH_NEW) < 0) {
+    if (live_change(p, r, +1) < 0 || mark_dirty(p, part, r) < 0) {
         corr_close(part->corr, r);
         return -1;
     }
@@ -557,7 +578,7 @@ static int ticket_reply(struct pipeline *p, struct partition *part,
     }
     r->waiting = 0;
     part->oldest_dirty = true;
-    if (mark_changed(p, part, r->key, CH_PERSISTED) < 0) {
+    if (mark_dirty(p, part, r) < 0) {
         return -1;
     }
     return record_wait(c, wait_of(ev, r), target_ms);
@@ -844,6 +865,7 @@ int pipeline_partition_restore(struct pipeline *p, struct partition *part,
     r->dim = (uint32_t)dim;
     r->kind = (uint8_t)kind;
     r->waiting = waiting != 0;
+    r->logged = 1;
     p->stats.open_correlations++;
     part->oldest_dirty |= r->waiting;
     evict_if_full(p);
@@ -1138,45 +1160,82 @@ static void snapshot_one(const struct corr_rec *r, void *arg)
     }
 }
 
-/* Slots of the changed set looked ahead of the one at hand. */
+/* Dirty records looked ahead of the one at hand. */
 #define CORR_PREFETCH_AHEAD 16
 
-/* The log of part for this flush: its changes, or a snapshot of its open
- * records when the log would pass twice their number (plus some slack), so
- * Redis holds O(open) and a restore reads O(open). *lines: the lines
- * written. */
+/* Sets (or clears) the dirty bit of every open record part->dirty names:
+ * each was dirty when the flush began, and build_corr_part clears it on the
+ * record's line, which also writes a position named twice only once. */
+static void set_dirty(struct partition *part, bool on)
+{
+    for (size_t k = 0; k < part->n_dirty; k++) {
+        struct corr_rec *r = corr_at(part->corr, part->dirty[k]);
+        if (r->key != 0) {
+            r->dirty = on;
+        }
+    }
+}
+
+/* The log of part for this flush: its changes (the closings first, so a key
+ * closed and opened again ends open), or a snapshot of its open records when
+ * the log would pass twice their number (plus some slack), so Redis holds
+ * O(open) and a restore reads O(open). *lines: the lines written. */
 static int build_corr_part(struct pipeline *p, struct partition *part,
                            bool reset, uint64_t *lines)
 {
-    const struct u64map *ch = &part->changed;
-
     *lines = 0;
     if (reset) {
         struct snapshot_ctx c = {p, 0, 0};
         corr_foreach(part->corr, snapshot_one, &c);
         *lines = c.lines;
+        set_dirty(part, false);
         return c.rc;
     }
-    for (size_t k = 0; k < ch->cap; k++) {
-        const struct corr_rec *r;
-        /* The changed keys are spread over the open records at random. */
-        if (k + CORR_PREFETCH_AHEAD < ch->cap &&
-            ch->slots[k + CORR_PREFETCH_AHEAD].key != 0) {
-            corr_prefetch(part->corr, ch->slots[k + CORR_PREFETCH_AHEAD].key);
-        }
-        if (ch->slots[k].key == 0) {
-            continue;
-        }
-        r = corr_find(part->corr, ch->slots[k].key);
-        if (r == NULL && ch->slots[k].val == CH_NEW) {
-            continue; /* opened and closed between two flushes */
-        }
-        if (append_line(p, ch->slots[k].key, r) < 0) {
+    for (size_t k = 0; k < part->n_closed; k++) {
+        if (append_line(p, part->closed[k], NULL) < 0) {
             return -1;
         }
         (*lines)++;
     }
+    for (size_t k = 0; k < part->n_dirty; k++) {
+        struct corr_rec *r;
+        /* Records are marked in event order, not position order. */
+        if (k + CORR_PREFETCH_AHEAD < part->n_dirty) {
+            corr_prefetch_at(part->corr, part->dirty[k + CORR_PREFETCH_AHEAD]);
+        }
+        r = corr_at(part->corr, part->dirty[k]);
+        if (r->key == 0 || !r->dirty) {
+            continue; /* closed since (or written already) */
+        }
+        if (append_line(p, r->key, r) < 0) {
+            return -1;
+        }
+        r->dirty = 0;
+        (*lines)++;
+    }
     return 0;
+}
+
+/* After the log of every partition is taken: what it wrote is logged. */
+static void corr_taken(struct partition *part, bool reset)
+{
+    if (reset) {
+        for (uint32_t i = 0; i < corr_positions(part->corr); i++) {
+            struct corr_rec *r = corr_at(part->corr, i);
+            if (r->key != 0) {
+                r->logged = 1;
+            }
+        }
+    } else {
+        for (size_t k = 0; k < part->n_dirty; k++) {
+            struct corr_rec *r = corr_at(part->corr, part->dirty[k]);
+            if (r->key != 0) {
+                r->logged = 1;
+            }
+        }
+    }
+    part->n_dirty = 0;
+    part->n_closed = 0;
 }
 
 /* Lines a log may hold beyond twice the open records before it is
@@ -1196,11 +1255,12 @@ static int build_corr(struct pipeline *p)
         /* One snapshot per flush bounds the memory it needs to the largest
          * partition's. */
         bool reset = !snapshot_taken &&
-                     part->log_lines + part->changed.count >
+                     part->log_lines + part->n_dirty + part->n_closed >
                          2 * (uint64_t)corr_count(part->corr) + CORR_LOG_SLACK;
 
         part->log_next = part->log_lines;
-        if (!reset && part->changed.count == 0) {
+        part->log_reset = reset;
+        if (!reset && part->n_dirty + part->n_closed == 0) {
             continue;
         }
         if (build_corr_part(p, part, reset, &lines) < 0) {
@@ -1233,8 +1293,13 @@ int pipeline_flush_prepare(struct pipeline *p, int64_t now_ms,
                            const struct flush_batch **batch)
 {
     p->stats.dedupe_evicted = dedupe_evicted(p->dedupe);
-    if (build_cells(p) < 0 || build_live(p) < 0 || build_oldest(p) < 0 ||
-        build_corr(p) < 0) {
+    if (build_cells(p) < 0 || build_live(p) < 0 || build_oldest(p) < 0) {
+        return -1;
+    }
+    if (build_corr(p) < 0) {
+        for (size_t i = 0; i < p->n_parts; i++) {
+            set_dirty(p->parts[i], true); /* the next attempt writes them */
+        }
         return -1;
     }
     p->batch = (struct flush_batch){
@@ -1264,6 +1329,9 @@ static void publish_oldest(struct partition *part)
 void pipeline_flush_done(struct pipeline *p, bool applied)
 {
     if (!applied) {
+        for (size_t i = 0; i < p->n_parts; i++) {
+            set_dirty(p->parts[i], true); /* the next batch writes them */
+        }
         return;
     }
     agg_clear(p->pending);
@@ -1273,7 +1341,10 @@ void pipeline_flush_done(struct pipeline *p, bool applied)
         if (p->parts[i]->oldest_dirty) {
             publish_oldest(p->parts[i]);
         }
-        u64map_clear(&p->parts[i]->changed);
+        if (p->persist) {
+            corr_taken(p->parts[i], p->parts[i]->log_reset);
+        }
+        p->parts[i]->log_reset = false;
         p->parts[i]->log_lines = p->parts[i]->log_next;
     }
     p->last_flush_clock = p->batch.clock_ms;

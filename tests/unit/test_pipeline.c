@@ -898,6 +898,154 @@ static size_t count_lines(const struct corr_log *l)
     return n;
 }
 
+/* The log replayed: per open key, its value and whether it waits. */
+struct log_model {
+    uint64_t key[64];
+    char value[64][96];
+    bool waiting[64];
+    size_t n;
+};
+
+static void log_apply(struct log_model *m, const struct corr_log *l)
+{
+    for (const char *line = l->text, *end = line + l->len; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        uint64_t key = strtoull(line, NULL, 16);
+        size_t i = 0;
+        assert_non_null(nl);
+        while (i < m->n && m->key[i] != key) {
+            i++;
+        }
+        if (nl - line == 16) { /* closed */
+            assert_true(i < m->n); /* only what the log holds is closed */
+            m->key[i] = m->key[--m->n];
+            m->waiting[i] = m->waiting[m->n];
+            memcpy(m->value[i], m->value[m->n], sizeof(m->value[i]));
+        } else {
+            char kind;
+            int waiting;
+            long long start;
+            assert_int_equal(sscanf(line + 17, "%lld %c %d", &start, &kind,
+                                    &waiting),
+                             3);
+            if (i == m->n) {
+                assert_true(m->n < 64);
+                m->key[m->n++] = key;
+            }
+            m->waiting[i] = waiting != 0;
+            assert_true(nl - line - 17 < (ptrdiff_t)sizeof(m->value[i]));
+            snprintf(m->value[i], sizeof(m->value[i]), "%.*s",
+                     (int)(nl - line - 17), line + 17);
+        }
+        line = nl + 1;
+    }
+}
+
+/* Tickets of 12 ids opened, replied to, closed and opened again at random,
+ * with flushes between (one in four is not applied and the next one writes
+ * it again): after every applied flush the log replayed holds exactly the
+ * open tickets, waiting where they wait. Closing a ticket and opening it (or
+ * another one, in the closed record's place) again between two flushes is
+ * where the log could get a record twice, miss a closing or resurrect one.
+ * Then a second instance restores the log and closes every ticket: its log
+ * closes every record it restored. */
+static void test_persist_log_replays_to_the_open_records(void **state)
+{
+    struct fx *fx = *state;
+    enum { IDS = 12 };
+    int st[IDS] = {0}; /* 0 closed, 1 open and waiting, 2 replied to */
+    struct log_model m = {.n = 0};
+    uint64_t rng = 42;
+    int64_t at = 0;
+
+    fx_start(fx, false);
+    pipeline_set_persist(fx->p, true);
+    for (int round = 0; round <= 400; round++) { /* 400: applied */
+        const struct flush_batch *b;
+        size_t open = 0, waiting = 0, m_waiting = 0;
+        rng = rng * 6364136223846793005u + 1442695040888963407u;
+        for (int e = (int)((rng >> 33) % 7); e > 0; e--) {
+            char id[16];
+            int k;
+            rng = rng * 6364136223846793005u + 1442695040888963407u;
+            k = (int)((rng >> 33) % IDS);
+            snprintf(id, sizeof(id), "t%d", k);
+            at += 100;
+            if (st[k] == 0) {
+                accept(fx, &(struct msg){"ticket.opened", id, at, "email",
+                                         "a", NULL});
+                st[k] = 1;
+            } else if (st[k] == 1 && (rng >> 40) % 2 == 0) {
+                accept(fx, &(struct msg){"ticket.replied", id, at, "email",
+                                         "a", NULL});
+                st[k] = 2;
+            } else {
+                accept(fx, &(struct msg){"ticket.closed", id, at, "email",
+                                         "a", NULL});
+                st[k] = 0;
+            }
+        }
+        b = flush(fx, NOW);
+        if (round % 4 == 3) {
+            flush_done(fx, false);
+            continue;
+        }
+        for (size_t i = 0; i < b->n_corr; i++) {
+            if (b->corr[i].reset) {
+                m.n = 0;
+            }
+            log_apply(&m, &b->corr[i]);
+        }
+        flush_done(fx, true);
+        for (int k = 0; k < IDS; k++) {
+            open += st[k] != 0;
+            waiting += st[k] == 1;
+        }
+        for (size_t i = 0; i < m.n; i++) {
+            m_waiting += m.waiting[i];
+        }
+        assert_int_equal(m.n, open);
+        assert_int_equal(m_waiting, waiting);
+        assert_int_equal(pipeline_stats(fx->p)->open_correlations, open);
+    }
+
+    {
+        struct pipeline *first = fx->p;
+        struct partition *part;
+        const struct flush_batch *b;
+        char err[256];
+        size_t n = m.n;
+        assert_true(n > 0);
+        fx->p = pipeline_new(&fx->cfg, false, err, sizeof(err));
+        assert_non_null(fx->p);
+        pipeline_set_persist(fx->p, true);
+        part = pipeline_partition(fx->p, PART0);
+        assert_non_null(part);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(
+                pipeline_partition_restore(fx->p, part, m.key[i], m.value[i]),
+                0);
+        }
+        for (int k = 0; k < IDS; k++) {
+            char id[16];
+            if (st[k] != 0) {
+                snprintf(id, sizeof(id), "t%d", k);
+                at += 100;
+                accept(fx, &(struct msg){"ticket.closed", id, at, "email",
+                                         "a", NULL});
+            }
+        }
+        b = flush(fx, NOW);
+        assert_int_equal(b->n_corr, 1);
+        log_apply(&m, &b->corr[0]);
+        assert_int_equal(m.n, 0);
+        assert_int_equal(count_lines(&b->corr[0]), n);
+        flush_done(fx, true);
+        pipeline_destroy(fx->p);
+        fx->p = first;
+    }
+}
+
 /* The log is rewritten as a snapshot of the open records once it would pass
  * twice their number plus a slack of 4,096 lines; the snapshot's lines
  * restore the same records into a new pipeline. */
@@ -1712,6 +1860,7 @@ int main(void)
         T(test_dims_beyond_cap_fold_into_other),
         T(test_persist_writes_only_what_outlives_a_batch),
         T(test_persist_log_is_compacted_into_a_snapshot),
+        T(test_persist_log_replays_to_the_open_records),
         T(test_open_correlation_cap_evicts_oldest_first),
         T(test_open_correlation_cap_counts_every_kind),
         T(test_open_correlation_cap_evicts_oldest_across_partitions),
