@@ -73,13 +73,6 @@ static size_t slot_of(const struct u64map *m, uint64_t key)
     return (size_t)mix64(key) & (m->cap - 1);
 }
 
-void u64map_prefetch(const struct u64map *m, uint64_t key)
-{
-    if (m->cap > 0) {
-        __builtin_prefetch(&m->slots[slot_of(m, key)]);
-    }
-}
-
 uint32_t *u64map_get(const struct u64map *m, uint64_t key)
 {
     if (m->cap == 0) {
@@ -107,11 +100,9 @@ static void insert_fresh(struct u64map *m, uint64_t key, uint32_t val)
     m->count++;
 }
 
-/* A zeroed slot array. A big map is probed at random, one slot per lookup
- * (a partition's changed set can hold hundreds of thousands of keys, its
- * prefetched slots are spread over all of it), so it asks for huge pages.
- * calloc of that size maps fresh pages without touching them, so the advice
- * comes before the first fault. */
+/* A zeroed slot array. A big map is probed at random, one slot per lookup,
+ * so it asks for huge pages. calloc of that size maps fresh pages without
+ * touching them, so the advice comes before the first fault. */
 static struct u64map_slot *slots_new(size_t cap)
 {
     struct u64map_slot *s = calloc(cap, sizeof(*s));

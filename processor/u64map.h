@@ -40,10 +40,6 @@ int u64map_put_new(struct u64map *m, uint64_t key, uint32_t val);
 /* Removes key if present. Returns 1 if it was there, else 0. */
 int u64map_del(struct u64map *m, uint64_t key);
 
-/* Starts loading the slot where a lookup of key begins (a hint: a lookup a
- * few events later then finds it in cache instead of waiting for memory). */
-void u64map_prefetch(const struct u64map *m, uint64_t key);
-
 /* Bytes of memory the map holds (for memory accounting). */
 size_t u64map_bytes(const struct u64map *m);
 
