@@ -214,16 +214,21 @@ while tp__before "$deadline" && kill -0 "$tpd_pid" 2>/dev/null; do
     fi
     wport=$(http_port "$dir/wrong.err")
     if [ -n "$wport" ]; then
+        # Keep only an answer asked for after touchpointd itself declared the
+        # failure (its own error line; librdkafka's log line comes a moment
+        # earlier, before the error reaches the service): the line is looked
+        # for before the request, so the answer cannot predate it.
+        declared=0
+        if grep -E 'level=error component=(main|consumer)' "$dir/wrong.err" |
+            grep -qi 'authentication'; then
+            declared=1
+        fi
         code=$(curl -s -o "$dir/wrong.readyz" -w '%{http_code}' \
             "http://127.0.0.1:$wport/readyz" 2>/dev/null || true)
         case $code in
         200) ready_200=1 ;;
         503)
-            # Keep the answer given once touchpointd itself declared the
-            # failure (its own error line; librdkafka's log line comes a
-            # moment earlier, before the error reaches the service).
-            if grep -E 'level=error component=(main|consumer)' "$dir/wrong.err" |
-                grep -qi 'authentication'; then
+            if [ "$declared" = 1 ]; then
                 ready_seen=1
                 ready_body=$(cat "$dir/wrong.readyz")
             fi
