@@ -47,8 +47,7 @@ struct store {
     redisContext *ctx;
     char sha[41];
     struct args a;
-    size_t unwritten;  /* bytes of arguments appended since the last write */
-    bool write_failed; /* a write-ahead failed: ctx->errstr says why */
+    size_t unwritten; /* bytes of arguments appended since the last write */
     struct store_stats stats;
     int64_t timeout_ms; /* connect and command timeout in force */
     struct store_tx {   /* the flush transaction in flight */
@@ -239,6 +238,21 @@ static void args_set_i64(struct args *a, size_t idx, int64_t v)
     }
 }
 
+/* Writes the commands hiredis holds to the socket. Returns 0, or -1 with
+ * ctx->err REDIS_ERR_IO and ctx->errstr saying why. */
+static int write_out(struct store *s)
+{
+    int done = 0;
+
+    while (!done) {
+        if (redisBufferWrite(s->ctx, &done) != REDIS_OK) {
+            return -1;
+        }
+    }
+    s->unwritten = 0;
+    return 0;
+}
+
 static int args_send(struct store *s, struct args *a)
 {
     const char **ptrs;
@@ -260,17 +274,7 @@ static int args_send(struct store *s, struct args *a)
         return -1;
     }
     s->unwritten += a->len;
-    if (s->unwritten >= WRITE_AHEAD_BYTES) {
-        int done = 0;
-        while (!done) {
-            if (redisBufferWrite(s->ctx, &done) != REDIS_OK) {
-                s->write_failed = true;
-                return -1;
-            }
-        }
-        s->unwritten = 0;
-    }
-    return 0;
+    return s->unwritten >= WRITE_AHEAD_BYTES ? write_out(s) : 0;
 }
 
 /* ---- connection ---- */
@@ -299,7 +303,6 @@ static void disconnect(struct store *s)
 {
     s->tx.open = false; /* a transaction in flight is lost with it */
     s->unwritten = 0;
-    s->write_failed = false;
     if (s->ctx != NULL) {
         redisFree(s->ctx);
         s->ctx = NULL;
@@ -727,7 +730,6 @@ int store_flush_send(struct store *s, const struct flush_batch *batch,
                      size_t errstr_size)
 {
     uint64_t before;
-    int done = 0;
 
     if (store_connect(s, errstr, errstr_size) < 0) {
         return -1;
@@ -739,7 +741,7 @@ int store_flush_send(struct store *s, const struct flush_batch *batch,
         append_corr(s, batch, group) < 0 ||
         append_live(s, batch, offsets, n_offsets, group) < 0 ||
         redisAppendCommand(s->ctx, "EXEC") != REDIS_OK) {
-        if (s->write_failed) {
+        if (s->ctx->err == REDIS_ERR_IO) { /* a write-ahead failed */
             return tx_fail(s, errstr, errstr_size, s->ctx->errstr);
         }
         snprintf(errstr, errstr_size, "out of memory building the flush");
@@ -755,10 +757,8 @@ int store_flush_send(struct store *s, const struct flush_batch *batch,
                                           ? s->timeout_ms
                                           : s->cfg->redis_timeout_ms),
     };
-    while (!done) {
-        if (redisBufferWrite(s->ctx, &done) != REDIS_OK) {
-            return tx_fail(s, errstr, errstr_size, s->ctx->errstr);
-        }
+    if (write_out(s) < 0) {
+        return tx_fail(s, errstr, errstr_size, s->ctx->errstr);
     }
     return 0;
 }
