@@ -139,19 +139,6 @@ static int grow(struct u64map *m)
     return rehash(m, m->cap ? m->cap * 2 : MIN_CAP);
 }
 
-int u64map_reserve(struct u64map *m, size_t n)
-{
-    size_t cap = MIN_CAP;
-
-    while (cap * 7 < n * 10) {
-        if (cap > SIZE_MAX / 2 / sizeof(struct u64map_slot)) {
-            return -1;
-        }
-        cap *= 2;
-    }
-    return cap > m->cap ? rehash(m, cap) : 0;
-}
-
 int u64map_put(struct u64map *m, uint64_t key, uint32_t val)
 {
     uint32_t *v = u64map_get(m, key);
@@ -160,11 +147,6 @@ int u64map_put(struct u64map *m, uint64_t key, uint32_t val)
         *v = val;
         return 0;
     }
-    return u64map_put_new(m, key, val);
-}
-
-int u64map_put_new(struct u64map *m, uint64_t key, uint32_t val)
-{
     /* Keep the load factor under 0.7. */
     if ((m->count + 1) * 10 > m->cap * 7 && grow(m) < 0) {
         return -1;
@@ -196,9 +178,4 @@ int u64map_del(struct u64map *m, uint64_t key)
     m->slots[i].key = 0;
     m->count--;
     return 1;
-}
-
-size_t u64map_bytes(const struct u64map *m)
-{
-    return m->cap * sizeof(*m->slots);
 }

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* Linear probing with backward-shift deletion; no tombstones, so lookups stay
- * fast under heavy churn (correlations, dedupe). Embedded: u64map_init. */
+ * fast under churn. Embedded: u64map_init. */
 struct u64map_slot {
     uint64_t key; /* 0 = empty slot */
     uint32_t val; /* beside its key: a lookup touches one cache line */
@@ -23,10 +23,6 @@ void u64map_init(struct u64map *m);
 void u64map_release(struct u64map *m);
 void u64map_clear(struct u64map *m);
 
-/* Makes room for n entries, so that puts up to n entries never rehash.
- * Returns 0 or -1 (out of memory; map unchanged). */
-int u64map_reserve(struct u64map *m, size_t n);
-
 /* Returns a pointer to the value of key (key != 0) or NULL. The pointer is
  * valid until the next put or del. */
 uint32_t *u64map_get(const struct u64map *m, uint64_t key);
@@ -34,14 +30,8 @@ uint32_t *u64map_get(const struct u64map *m, uint64_t key);
 /* Inserts or replaces. Returns 0 or -1 (out of memory; map unchanged). */
 int u64map_put(struct u64map *m, uint64_t key, uint32_t val);
 
-/* Inserts a key known to be absent (one probe less than u64map_put). */
-int u64map_put_new(struct u64map *m, uint64_t key, uint32_t val);
-
 /* Removes key if present. Returns 1 if it was there, else 0. */
 int u64map_del(struct u64map *m, uint64_t key);
-
-/* Bytes of memory the map holds (for memory accounting). */
-size_t u64map_bytes(const struct u64map *m);
 
 /* 64-bit hash of len bytes, seeded; never returns 0. */
 uint64_t hash64(const void *data, size_t len, uint64_t seed);

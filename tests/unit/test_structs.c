@@ -122,7 +122,7 @@ static void test_u64map_empty_map_gets_nothing_and_deletes_nothing(
     u64map_init(&m);
     assert_null(u64map_get(&m, 42));
     assert_int_equal(u64map_del(&m, 42), 0);
-    assert_int_equal(u64map_bytes(&m), 0);
+    assert_int_equal(m.cap, 0);
     u64map_clear(&m);
     assert_int_equal(m.count, 0);
     u64map_release(&m);
@@ -184,7 +184,6 @@ static void churn(const uint64_t *keys, size_t n)
         assert_true((m.cap & (m.cap - 1)) == 0);
         assert_true(m.count * 10 <= m.cap * 7);
     }
-    assert_int_equal(u64map_bytes(&m), m.cap * sizeof(struct u64map_slot));
 
     check_map(&m, keys, live, n);
     shuffle(order, n);
@@ -268,40 +267,6 @@ static void test_u64map_clear_forgets_keys_and_keeps_capacity(void **state)
     }
     assert_int_equal(u64map_put(&m, 5, 55), 0);
     assert_int_equal(*u64map_get(&m, 5), 55);
-    u64map_release(&m);
-}
-
-/* reserve(n) sizes the table once: n puts later it is the same table (no
- * rehash), with the smallest power of two that keeps n under 0.7 load;
- * reserving less than it holds changes nothing, and entries survive. */
-static void test_u64map_reserve_makes_room_without_rehashing(void **state)
-{
-    struct u64map m;
-    struct u64map_slot *slots;
-
-    (void)state;
-    u64map_init(&m);
-    assert_int_equal(u64map_put(&m, 77, 7), 0);
-    assert_int_equal(u64map_reserve(&m, 1000), 0);
-    assert_int_equal(m.cap, 2048); /* 1000 / 0.7 = 1429 -> 2048 */
-    assert_int_equal(*u64map_get(&m, 77), 7);
-    slots = m.slots;
-    for (uint64_t k = 1; k < 1000; k++) {
-        if (k != 77) {
-            assert_int_equal(u64map_put_new(&m, k, (uint32_t)k), 0);
-        }
-    }
-    assert_int_equal(m.count, 999);
-    assert_ptr_equal(m.slots, slots);
-    assert_int_equal(u64map_reserve(&m, 10), 0);
-    assert_ptr_equal(m.slots, slots);
-    assert_int_equal(u64map_reserve(&m, 1433), 0); /* 1433 / 0.7 <= 2048 */
-    assert_ptr_equal(m.slots, slots);
-    assert_int_equal(u64map_reserve(&m, 1434), 0); /* 1434 / 0.7 > 2048 */
-    assert_int_equal(m.cap, 4096);
-    for (uint64_t k = 1; k < 1000; k++) {
-        assert_int_equal(*u64map_get(&m, k), k == 77 ? 7 : (uint32_t)k);
-    }
     u64map_release(&m);
 }
 
@@ -1104,7 +1069,6 @@ int main(void)
         cmocka_unit_test(test_u64map_100k_random_keys_survive_deleting_half),
         cmocka_unit_test(test_u64map_backward_shift_under_heavy_collisions),
         cmocka_unit_test(test_u64map_clear_forgets_keys_and_keeps_capacity),
-        cmocka_unit_test(test_u64map_reserve_makes_room_without_rehashing),
         cmocka_unit_test(
             test_hash64_is_never_zero_and_depends_on_seed_and_bytes),
         cmocka_unit_test(test_corr_open_find_close),
