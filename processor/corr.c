@@ -37,18 +37,25 @@ static void map_free(void *p, size_t bytes)
     }
 }
 
-/* Records live in one array; closed ones are chained through `next` into a
- * free list. Open ones form a doubly linked list in opening order so the
- * oldest can be evicted in O(1) when limits.max_open_correlations is hit.
- * The index (tagidx) confirms a tag match on the record, which is read next
- * anyway. */
+/* A ranked record: corr_oldest's order. */
+struct rank {
+    int64_t start_ms;
+    uint32_t pos;
+};
+
+/* Records live in one array; closed ones are chained through start_ms into
+ * a free list. The index (tagidx) confirms a tag match on the record, which
+ * is read next anyway. Records carry no links in opening order (8 bytes
+ * each): the order eviction needs is built only once there is something to
+ * evict, and only as often as it is used up. */
 struct corr {
     struct corr_rec *recs;
     uint32_t cap, used;
     uint32_t free_head;
-    uint32_t head, tail; /* oldest, newest */
     struct tagidx idx;
     uint32_t count; /* open records */
+    struct rank *order; /* ranked records, oldest first, from order_at on */
+    size_t n_order, order_at, cap_order;
 };
 
 struct corr *corr_new(void)
@@ -58,7 +65,7 @@ struct corr *corr_new(void)
     if (c == NULL) {
         return NULL;
     }
-    c->free_head = c->head = c->tail = NIL;
+    c->free_head = NIL;
     return c;
 }
 
@@ -69,6 +76,7 @@ void corr_destroy(struct corr *c)
     }
     map_free(c->recs, (size_t)c->cap * sizeof(*c->recs));
     tagidx_release(&c->idx);
+    free(c->order);
     free(c);
 }
 
@@ -116,7 +124,7 @@ static uint32_t take_slot(struct corr *c)
 
     if (c->free_head != NIL) {
         i = c->free_head;
-        c->free_head = c->recs[i].next;
+        c->free_head = (uint32_t)c->recs[i].start_ms;
         return i;
     }
     if (c->used == c->cap) {
@@ -145,7 +153,8 @@ struct corr_rec *corr_open(struct corr *c, uint64_t key)
         return NULL;
     }
     if (tagidx_reserve(&c->idx, (size_t)c->count + 1) < 0) {
-        c->recs[i].next = c->free_head;
+        c->recs[i].key = 0;
+        c->recs[i].start_ms = c->free_head;
         c->free_head = i;
         return NULL;
     }
@@ -154,14 +163,6 @@ struct corr_rec *corr_open(struct corr *c, uint64_t key)
     r = &c->recs[i];
     memset(r, 0, sizeof(*r));
     r->key = key;
-    r->prev = c->tail;
-    r->next = NIL;
-    if (c->tail != NIL) {
-        c->recs[c->tail].next = i;
-    } else {
-        c->head = i;
-    }
-    c->tail = i;
     return r;
 }
 
@@ -171,18 +172,8 @@ void corr_close(struct corr *c, struct corr_rec *rec)
 
     tagidx_remove(&c->idx, probe(c, rec->key));
     c->count--;
-    if (rec->prev != NIL) {
-        c->recs[rec->prev].next = rec->next;
-    } else {
-        c->head = rec->next;
-    }
-    if (rec->next != NIL) {
-        c->recs[rec->next].prev = rec->prev;
-    } else {
-        c->tail = rec->prev;
-    }
     rec->key = 0;
-    rec->next = c->free_head;
+    rec->start_ms = c->free_head;
     c->free_head = i;
 }
 
@@ -206,9 +197,72 @@ uint32_t corr_positions(const struct corr *c)
     return c->used;
 }
 
+static int rank_cmp(const void *a, const void *b)
+{
+    const struct rank *x = a, *y = b;
+
+    if (x->start_ms != y->start_ms) {
+        return x->start_ms < y->start_ms ? -1 : 1;
+    }
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* The order of the open records now. Returns 0 or -1 (out of memory). */
+static int rank(struct corr *c)
+{
+    size_t n = 0;
+
+    if (c->cap_order < c->count) {
+        struct rank *o = realloc(c->order, c->count * sizeof(*o));
+        if (o == NULL) {
+            return -1;
+        }
+        c->order = o;
+        c->cap_order = c->count;
+    }
+    for (uint32_t i = 0; i < c->used; i++) {
+        struct corr_rec *r = &c->recs[i];
+        if (r->key != 0) {
+            r->ranked = 1;
+            c->order[n++] = (struct rank){r->start_ms, i};
+        }
+    }
+    qsort(c->order, n, sizeof(*c->order), rank_cmp);
+    c->n_order = n;
+    c->order_at = 0;
+    return 0;
+}
+
+/* corr_oldest without a ranking (out of memory): one pass. */
+static struct corr_rec *scan_oldest(struct corr *c)
+{
+    struct corr_rec *best = NULL;
+
+    for (uint32_t i = 0; i < c->used; i++) {
+        struct corr_rec *r = &c->recs[i];
+        if (r->key != 0 && (best == NULL || r->start_ms < best->start_ms)) {
+            best = r;
+        }
+    }
+    return best;
+}
+
 struct corr_rec *corr_oldest(struct corr *c)
 {
-    return c->head == NIL ? NULL : &c->recs[c->head];
+    while (c->count > 0) {
+        for (; c->order_at < c->n_order; c->order_at++) {
+            struct corr_rec *r = &c->recs[c->order[c->order_at].pos];
+            /* Closed since, or the position was taken again (corr_open
+             * clears ranked). */
+            if (r->key != 0 && r->ranked) {
+                return r;
+            }
+        }
+        if (rank(c) < 0) {
+            return scan_oldest(c);
+        }
+    }
+    return NULL;
 }
 
 size_t corr_count(const struct corr *c)
@@ -219,13 +273,16 @@ size_t corr_count(const struct corr *c)
 void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
                   void *arg)
 {
-    for (uint32_t i = c->head; i != NIL; i = c->recs[i].next) {
-        fn(&c->recs[i], arg);
+    for (uint32_t i = 0; i < c->used; i++) {
+        if (c->recs[i].key != 0) {
+            fn(&c->recs[i], arg);
+        }
     }
 }
 
 size_t corr_bytes(const struct corr *c)
 {
     return sizeof(*c) + (size_t)c->cap * sizeof(*c->recs) +
-           tagidx_slots(&c->idx) * sizeof(*c->idx.slots);
+           tagidx_slots(&c->idx) * sizeof(*c->idx.slots) +
+           c->cap_order * sizeof(*c->order);
 }

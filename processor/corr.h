@@ -8,21 +8,21 @@
 
 enum corr_kind { CORR_DM, CORR_CALL, CORR_TICKET };
 
-/* 32 bytes per record plus 8 bytes per slot of index (at most 0.7 full, so
+/* 24 bytes per record plus 8 bytes per slot of index (at most 0.7 full, so
  * 11-23 bytes per record): well under the 128-byte budget per open
- * correlation. tenant and dim are indexes of struct dims (ints): 30 and 29
- * bits hold any number of rows memory allows (DIMS_MAX_TENANTS,
+ * correlation. tenant and dim are indexes of struct dims (ints): 29 bits
+ * each hold any number of rows memory allows (DIMS_MAX_TENANTS,
  * DIMS_MAX_ROWS). logged and dirty are the pipeline's: corr_open clears
  * them and nothing here reads them. */
 struct corr_rec {
     uint64_t key;         /* corr_key(); 0 once closed */
-    int64_t start_ms;     /* when the wait (or the ticket) started */
-    uint32_t prev;        /* insertion order, oldest first: eviction order */
-    uint32_t next;
-    uint32_t tenant : 30; /* row of the starting event */
+    int64_t start_ms;     /* when the wait (or the ticket) started; set once,
+                             right after corr_open (corr_oldest ranks by it) */
+    uint32_t tenant : 29; /* row of the starting event */
     uint32_t waiting : 1; /* counts for oldest_wait_ms (DM waiting, call
                              queued, ticket without first reply) */
     uint32_t logged : 1;  /* the persisted log holds it open */
+    uint32_t ranked : 1;  /* corr's: in the order corr_oldest walks */
     uint32_t dim : 29;
     uint32_t kind : 2;    /* enum corr_kind */
     uint32_t dirty : 1;   /* to be written by the next flush */
@@ -68,12 +68,17 @@ uint32_t corr_positions(const struct corr *c);
 /* Closes an open record (rec from corr_find/corr_open/corr_oldest). */
 void corr_close(struct corr *c, struct corr_rec *rec);
 
-/* The record opened longest ago, or NULL when empty. */
+/* The open record that started first (least start_ms, ties by position), or
+ * NULL when empty. The first call ranks the open records by start_ms (16
+ * bytes each, kept); later calls walk that order, skipping records closed
+ * since, and rank again once it is used up, so records opened after a
+ * ranking come after every record it holds. Meant for eviction at a cap:
+ * O(log n) per call amortized when each result is closed. */
 struct corr_rec *corr_oldest(struct corr *c);
 
 size_t corr_count(const struct corr *c);
 
-/* Calls fn for every open record. */
+/* Calls fn for every open record, in no particular order. */
 void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
                   void *arg);
 

@@ -13,10 +13,10 @@
 /* Roll-up slots of a leaf row: the row itself, CHANNEL:_all, _all:QUEUE,
  * _all:_all. */
 #define DIMS_ROLLUPS 4
-/* Rows a tenant may have, and tenants: struct corr_rec keeps a row in 29
- * bits and a tenant in 30. */
+/* Rows a tenant may have, and tenants: struct corr_rec keeps each in 29
+ * bits. */
 #define DIMS_MAX_ROWS (1 << 29)
-#define DIMS_MAX_TENANTS (1 << 30)
+#define DIMS_MAX_TENANTS (1 << 29)
 
 struct dim {
     char channel[EVENT_DIM_MAX + 1];

@@ -443,7 +443,8 @@ static struct partition *oldest_partition(struct pipeline *p)
 
 /* limits.max_open_correlations is one cap over all partitions: past it the
  * record that started first anywhere is evicted (partitions are few, so the
- * scan is cheap; within a partition records are in opening order). */
+ * scan is cheap; corr_oldest ranks a partition's records once per as many
+ * evictions, records opened since the ranking coming after it). */
 static void evict_if_full(struct pipeline *p)
 {
     while ((int64_t)p->stats.open_correlations >

@@ -332,51 +332,99 @@ static void collect_keys(const struct corr_rec *r, void *arg)
     *(*out)++ = r->key;
 }
 
-/* corr_foreach walks oldest first; the result must equal want[0..n). */
-static void expect_order(struct corr *c, const uint64_t *want, size_t n)
+static int cmp_u64(const void *a, const void *b)
 {
-    uint64_t got[16], *cursor = got;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* corr_foreach visits exactly the keys want[0..n), once each. */
+static void expect_open(struct corr *c, const uint64_t *want, size_t n)
+{
+    uint64_t got[16], sorted[16], *cursor = got;
 
     assert_true(corr_count(c) == n && n <= 16);
     corr_foreach(c, collect_keys, &cursor);
     assert_int_equal(cursor - got, n);
+    memcpy(sorted, want, n * sizeof(*want));
+    qsort(got, n, sizeof(*got), cmp_u64);
+    qsort(sorted, n, sizeof(*sorted), cmp_u64);
     for (size_t i = 0; i < n; i++) {
-        assert_true(got[i] == want[i]);
-    }
-    if (n > 0) {
-        assert_true(corr_oldest(c)->key == want[0]);
-    } else {
-        assert_null(corr_oldest(c));
+        assert_true(got[i] == sorted[i]);
     }
 }
 
-static void test_corr_oldest_follows_opening_order_through_closes(
+static uint64_t open_at(struct corr *c, int id, int64_t start_ms)
+{
+    char name[16];
+    uint64_t k;
+    struct corr_rec *r;
+
+    snprintf(name, sizeof(name), "t%d", id);
+    k = corr_key(CORR_TICKET, 3, name);
+    r = corr_open(c, k);
+    assert_non_null(r);
+    r->start_ms = start_ms;
+    return k;
+}
+
+/* Closes corr_oldest and checks it was want. */
+static void close_oldest(struct corr *c, uint64_t want)
+{
+    struct corr_rec *r = corr_oldest(c);
+
+    assert_non_null(r);
+    assert_true(r->key == want);
+    corr_close(c, r);
+}
+
+static void test_corr_oldest_goes_by_start_and_skips_closed_records(
     void **state)
 {
+    static const int64_t start[6] = {50, 10, 40, 20, 60, 30};
     struct corr *c = corr_new();
-    uint64_t k[6];
+    uint64_t k[8];
 
     (void)state;
     for (int i = 0; i < 6; i++) {
-        char id[16];
-        snprintf(id, sizeof(id), "t%d", i);
-        k[i] = corr_key(CORR_TICKET, 3, id);
-        assert_non_null(corr_open(c, k[i]));
+        k[i] = open_at(c, i, start[i]);
     }
-    expect_order(c, k, 6);
-    corr_close(c, corr_find(c, k[0])); /* the head */
-    expect_order(c, (uint64_t[]){k[1], k[2], k[3], k[4], k[5]}, 5);
-    corr_close(c, corr_find(c, k[3])); /* the middle */
-    expect_order(c, (uint64_t[]){k[1], k[2], k[4], k[5]}, 4);
-    corr_close(c, corr_find(c, k[5])); /* the tail */
-    expect_order(c, (uint64_t[]){k[1], k[2], k[4]}, 3);
-    /* reopening goes to the newest end, in a reused slot */
-    assert_non_null(corr_open(c, k[0]));
-    expect_order(c, (uint64_t[]){k[1], k[2], k[4], k[0]}, 4);
-    while (corr_oldest(c) != NULL) {
-        corr_close(c, corr_oldest(c));
+    expect_open(c, k, 6);
+    close_oldest(c, k[1]); /* 10 */
+    close_oldest(c, k[3]); /* 20 */
+    corr_close(c, corr_find(c, k[5])); /* 30, closed while ranked */
+    /* Opened after the ranking, in a position a ranked record had: it comes
+     * after every ranked record although it started first. */
+    k[6] = open_at(c, 6, 5);
+    expect_open(c, (uint64_t[]){k[0], k[2], k[4], k[6]}, 4);
+    close_oldest(c, k[2]); /* 40 */
+    k[7] = open_at(c, 7, 45);
+    close_oldest(c, k[0]); /* 50 */
+    close_oldest(c, k[4]); /* 60: the ranking is used up */
+    close_oldest(c, k[6]); /* ranked again: 5, then 45 */
+    expect_open(c, (uint64_t[]){k[7]}, 1);
+    close_oldest(c, k[7]);
+    assert_null(corr_oldest(c));
+    expect_open(c, NULL, 0);
+    corr_destroy(c);
+}
+
+/* Equal starts go by position: a fresh corr hands positions out in
+ * opening order. */
+static void test_corr_oldest_breaks_ties_by_position(void **state)
+{
+    struct corr *c = corr_new();
+    uint64_t k[5];
+
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        k[i] = open_at(c, i, 7);
     }
-    expect_order(c, NULL, 0);
+    for (int i = 0; i < 5; i++) {
+        close_oldest(c, k[i]);
+    }
+    assert_null(corr_oldest(c));
     corr_destroy(c);
 }
 
@@ -1072,7 +1120,9 @@ int main(void)
         cmocka_unit_test(
             test_hash64_is_never_zero_and_depends_on_seed_and_bytes),
         cmocka_unit_test(test_corr_open_find_close),
-        cmocka_unit_test(test_corr_oldest_follows_opening_order_through_closes),
+        cmocka_unit_test(
+            test_corr_oldest_goes_by_start_and_skips_closed_records),
+        cmocka_unit_test(test_corr_oldest_breaks_ties_by_position),
         cmocka_unit_test(test_corr_reuses_closed_slots_without_growing),
         cmocka_unit_test(test_corr_100k_random_keys_survive_closing_half),
         cmocka_unit_test(test_corr_backward_shift_under_heavy_collisions),
