@@ -4,15 +4,19 @@
 #define _GNU_SOURCE
 #include "corr.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "mem.h"
 #include "tagidx.h"
 #include "u64map.h"
 
 #define NIL UINT32_MAX
-#define MIN_RECS 128 /* one page of records */
+#define MIN_RECS 128                  /* 3 KiB of records */
+#define MAX_RECS (UINT32_C(1) << 30)  /* positions + 1 fit 31 bits */
+#define MIN_SLOTS 1024                /* one page of index */
 
 /* The record array and the index are mappings of their own, not malloc
  * blocks: a malloc'd array that doubles leaves its predecessor behind in the
@@ -44,19 +48,34 @@ struct rank {
 };
 
 /* Records live in one array; closed ones are chained through start_ms into
- * a free list. The index (tagidx) confirms a tag match on the record, which
- * is read next anyway. Records carry no links in opening order (8 bytes
- * each): the order eviction needs is built only once there is something to
- * evict, and only as often as it is used up. */
+ * a free list. Records carry no links in opening order (8 bytes each): the
+ * order eviction needs is built only once there is something to evict, and
+ * only as often as it is used up.
+ *
+ * The index: open addressing over 4-byte slots, linear probing from the low
+ * bits of the key's mix (tagidx_tag), backward-shift deletion (no
+ * tombstones). A slot holds the record's position + 1 in its low ref_bits,
+ * enough for any position of the array as it is (the index is re-encoded
+ * when the array doubles), and the mix's top bits above them, so most
+ * mismatches are told without reading the record; 0 is empty. Half of
+ * tagidx's 8-byte slots; the price is that a deletion reads the keys of the
+ * records it moves, to find where their probes start. */
 struct corr {
     struct corr_rec *recs;
     uint32_t cap, used;
     uint32_t free_head;
-    struct tagidx idx;
-    uint32_t count; /* open records */
+    uint32_t *slots; /* NULL before the first record */
+    uint32_t mask;   /* slots - 1; slots is a power of two */
+    uint32_t ref_mask; /* the low ref_bits of a slot */
+    uint32_t count;  /* open records */
     struct rank *order; /* ranked records, oldest first, from order_at on */
     size_t n_order, order_at, cap_order;
 };
+
+static size_t index_slots(const struct corr *c)
+{
+    return c->slots ? (size_t)c->mask + 1 : 0;
+}
 
 struct corr *corr_new(void)
 {
@@ -75,7 +94,7 @@ void corr_destroy(struct corr *c)
         return;
     }
     map_free(c->recs, (size_t)c->cap * sizeof(*c->recs));
-    tagidx_release(&c->idx);
+    map_free(c->slots, index_slots(c) * sizeof(*c->slots));
     free(c->order);
     free(c);
 }
@@ -85,37 +104,128 @@ uint64_t corr_key(enum corr_kind kind, uint64_t tenant_hash, const char *id)
     return hash64(id, strlen(id), tenant_hash + (uint64_t)kind);
 }
 
+/* The record a (full) slot points at. */
+static struct corr_rec *slot_rec(const struct corr *c, uint32_t s)
+{
+    return &c->recs[(s & c->ref_mask) - 1];
+}
+
+/* Whether a full slot may hold a key of this mix. */
+static bool slot_may_be(const struct corr *c, uint32_t s, uint32_t mix)
+{
+    return ((s ^ mix) & ~c->ref_mask) == 0;
+}
+
 /* The index slot holding key, or the empty slot ending its probe. */
 static uint32_t probe(const struct corr *c, uint64_t key)
 {
-    return tagidx_probe(&c->idx, key, c->recs, sizeof(*c->recs));
+    uint32_t mix = tagidx_tag(key);
+
+    for (uint32_t i = mix & c->mask;; i = (i + 1) & c->mask) {
+        uint32_t s = c->slots[i];
+        if (s == 0 || (slot_may_be(c, s, mix) && slot_rec(c, s)->key == key)) {
+            return i;
+        }
+    }
 }
 
 struct corr_rec *corr_find(struct corr *c, uint64_t key)
 {
-    uint32_t ref;
+    uint32_t s;
 
-    if (c->idx.slots == NULL) {
+    if (c->slots == NULL) {
         return NULL;
     }
-    ref = c->idx.slots[probe(c, key)].ref;
-    return ref == 0 ? NULL : &c->recs[ref - 1];
+    s = c->slots[probe(c, key)];
+    return s == 0 ? NULL : slot_rec(c, s);
 }
 
 void corr_prefetch(const struct corr *c, uint64_t key)
 {
-    tagidx_prefetch(&c->idx, key);
+    if (c->slots != NULL) {
+        __builtin_prefetch(&c->slots[tagidx_tag(key) & c->mask]);
+    }
 }
 
 void corr_prefetch_rec(const struct corr *c, uint64_t key)
 {
-    if (c->idx.slots != NULL) {
-        uint32_t tag = tagidx_tag(key);
-        const struct tagidx_slot *s = &c->idx.slots[tag & c->idx.mask];
-        if (s->tag == tag && s->ref != 0) {
-            __builtin_prefetch(&c->recs[s->ref - 1]);
+    if (c->slots != NULL) {
+        uint32_t mix = tagidx_tag(key), s = c->slots[mix & c->mask];
+        if (s != 0 && slot_may_be(c, s, mix)) {
+            __builtin_prefetch(slot_rec(c, s));
         }
     }
+}
+
+static void place(uint32_t *slots, uint32_t mask, uint32_t ref_mask,
+                  uint64_t key, uint32_t pos)
+{
+    uint32_t mix = tagidx_tag(key), i = mix & mask;
+
+    while (slots[i] != 0) {
+        i = (i + 1) & mask;
+    }
+    slots[i] = (mix & ~ref_mask) | (pos + 1);
+}
+
+/* Builds the index afresh in a new mapping of n slots (a power of two, more
+ * than the records open) for an array of cap records. */
+static int reindex(struct corr *c, size_t n, uint32_t cap)
+{
+    /* Positions + 1 go up to cap, a power of two: one bit more than its
+     * position. */
+    uint32_t ref_mask = (cap << 1) - 1;
+    uint32_t *s = map_resize(NULL, 0, n * sizeof(*s));
+
+    if (s == NULL) {
+        return -1;
+    }
+    mem_ask_huge(s, n * sizeof(*s));
+    for (uint32_t i = 0; i < c->used; i++) {
+        if (c->recs[i].key != 0) {
+            place(s, (uint32_t)(n - 1), ref_mask, c->recs[i].key, i);
+        }
+    }
+    map_free(c->slots, index_slots(c) * sizeof(*c->slots));
+    c->slots = s;
+    c->mask = (uint32_t)(n - 1);
+    c->ref_mask = ref_mask;
+    return 0;
+}
+
+/* Room in the index for n keys with it at most 0.7 full, and slots that
+ * encode every position of the array. Returns 0 or -1 (out of memory; the
+ * index unchanged). */
+static int index_fit(struct corr *c, size_t n)
+{
+    size_t slots = index_slots(c);
+
+    if (n * 10 <= slots * 7 && c->ref_mask == (c->cap << 1) - 1) {
+        return 0;
+    }
+    if (n * 10 > slots * 7) {
+        slots = MIN_SLOTS;
+        while (slots * 7 < n * 10) {
+            slots *= 2;
+        }
+    }
+    return reindex(c, slots, c->cap);
+}
+
+/* Empties slot i (holding a key), pulling later members of its probe run
+ * back. */
+static void unindex(struct corr *c, uint32_t i)
+{
+    uint32_t mask = c->mask, h = i;
+
+    for (uint32_t j = (h + 1) & mask; c->slots[j] != 0; j = (j + 1) & mask) {
+        uint32_t home = tagidx_tag(slot_rec(c, c->slots[j])->key) & mask;
+        if (((j - home) & mask) >= ((j - h) & mask)) {
+            c->slots[h] = c->slots[j];
+            h = j;
+        }
+    }
+    c->slots[h] = 0;
 }
 
 static uint32_t take_slot(struct corr *c)
@@ -130,7 +240,7 @@ static uint32_t take_slot(struct corr *c)
     if (c->used == c->cap) {
         uint32_t ncap = c->cap ? c->cap * 2 : MIN_RECS;
         struct corr_rec *r;
-        if (c->cap >= NIL / 2) {
+        if (c->cap >= MAX_RECS) {
             return NIL;
         }
         r = map_resize(c->recs, (size_t)c->cap * sizeof(*r),
@@ -152,13 +262,13 @@ struct corr_rec *corr_open(struct corr *c, uint64_t key)
     if (i == NIL) {
         return NULL;
     }
-    if (tagidx_reserve(&c->idx, (size_t)c->count + 1) < 0) {
+    if (index_fit(c, (size_t)c->count + 1) < 0) {
         c->recs[i].key = 0;
         c->recs[i].start_ms = c->free_head;
         c->free_head = i;
         return NULL;
     }
-    tagidx_place(&c->idx, key, i);
+    place(c->slots, c->mask, c->ref_mask, key, i);
     c->count++;
     r = &c->recs[i];
     memset(r, 0, sizeof(*r));
@@ -170,7 +280,7 @@ void corr_close(struct corr *c, struct corr_rec *rec)
 {
     uint32_t i = (uint32_t)(rec - c->recs);
 
-    tagidx_remove(&c->idx, probe(c, rec->key));
+    unindex(c, probe(c, rec->key));
     c->count--;
     rec->key = 0;
     rec->start_ms = c->free_head;
@@ -283,6 +393,6 @@ void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
 size_t corr_bytes(const struct corr *c)
 {
     return sizeof(*c) + (size_t)c->cap * sizeof(*c->recs) +
-           tagidx_slots(&c->idx) * sizeof(*c->idx.slots) +
+           index_slots(c) * sizeof(*c->slots) +
            c->cap_order * sizeof(*c->order);
 }

@@ -8,8 +8,8 @@
 
 enum corr_kind { CORR_DM, CORR_CALL, CORR_TICKET };
 
-/* 24 bytes per record plus 8 bytes per slot of index (at most 0.7 full, so
- * 11-23 bytes per record): well under the 128-byte budget per open
+/* 24 bytes per record plus 4 bytes per slot of index (at most 0.7 full, so
+ * 6-12 bytes per record): well under the 128-byte budget per open
  * correlation. tenant and dim are indexes of struct dims (ints): 29 bits
  * each hold any number of rows memory allows (DIMS_MAX_TENANTS,
  * DIMS_MAX_ROWS). logged and dirty are the pipeline's: corr_open clears
@@ -49,7 +49,7 @@ void corr_prefetch(const struct corr *c, uint64_t key);
 void corr_prefetch_rec(const struct corr *c, uint64_t key);
 
 /* Opens a record (key must not be open). Returns it zeroed but for key, or
- * NULL when out of memory. */
+ * NULL when out of memory (or at 2^30 records). */
 struct corr_rec *corr_open(struct corr *c, uint64_t key);
 
 /* Where a record is: a position that stays its own while it is open. */

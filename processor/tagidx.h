@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* tagidx: a hash index of 8-byte slots over records kept elsewhere (open correlations, remembered event ids). */
+/* tagidx: a hash index of 8-byte slots over records kept elsewhere (remembered event ids). */
 #ifndef TP_TAGIDX_H
 #define TP_TAGIDX_H
 
