@@ -428,6 +428,81 @@ static void test_corr_oldest_breaks_ties_by_position(void **state)
     corr_destroy(c);
 }
 
+/* Random opens, closes and evictions (corr_oldest closed) against a model
+ * of the open records: every corr_oldest is open, and any open record that
+ * ranks before it (start, then position) was opened after it, i.e. after
+ * the ranking corr_oldest walks. */
+static void test_corr_oldest_against_a_model(void **state)
+{
+    enum { IDS = 1500, ROUNDS = 30000 };
+    struct corr *c = corr_new();
+    int64_t start[IDS], opened[IDS]; /* opened: round, or -1 when closed */
+    uint64_t keys[IDS];
+
+    (void)state;
+    rng_state = 11;
+    for (int i = 0; i < IDS; i++) {
+        keys[i] = rng_key();
+        opened[i] = -1;
+    }
+    for (int64_t round = 0; round < ROUNDS; round++) {
+        uint64_t op = rng_next() % 8;
+        int i = (int)(rng_next() % IDS);
+        struct corr_rec *r;
+
+        if (op < 4 && opened[i] < 0) {
+            r = corr_open(c, keys[i]);
+            assert_non_null(r);
+            start[i] = (int64_t)(rng_next() % 200); /* ties are common */
+            r->start_ms = start[i];
+            opened[i] = round;
+        } else if (op < 6 && opened[i] >= 0) {
+            corr_close(c, corr_find(c, keys[i]));
+            opened[i] = -1;
+        } else if (op >= 6 && (r = corr_oldest(c)) != NULL) {
+            int o = -1;
+            uint32_t pos = corr_pos(c, r);
+            for (int k = 0; k < IDS; k++) {
+                if (opened[k] >= 0 && keys[k] == r->key) {
+                    o = k;
+                }
+            }
+            assert_true(o >= 0);
+            for (int k = 0; k < IDS; k++) {
+                struct corr_rec *x;
+                if (opened[k] < 0 || k == o) {
+                    continue;
+                }
+                x = corr_find(c, keys[k]);
+                if (x->start_ms < r->start_ms ||
+                    (x->start_ms == r->start_ms && corr_pos(c, x) < pos)) {
+                    if (opened[k] <= opened[o]) {
+                        fail_msg("round %lld: oldest start %lld, but %lld "
+                                 "opened before it is open",
+                                 (long long)round, (long long)r->start_ms,
+                                 (long long)x->start_ms);
+                    }
+                }
+            }
+            corr_close(c, r);
+            opened[o] = -1;
+        }
+    }
+    /* Draining walks what is left of the current ranking, then at most one
+     * more ranking of the records opened since: starts go down at most
+     * once. */
+    for (int64_t last = INT64_MIN, descents = 0; corr_count(c) > 0;) {
+        struct corr_rec *r = corr_oldest(c);
+        assert_non_null(r);
+        descents += r->start_ms < last;
+        assert_true(descents <= 1);
+        last = r->start_ms;
+        corr_close(c, r);
+    }
+    assert_null(corr_oldest(c));
+    corr_destroy(c);
+}
+
 static void test_corr_reuses_closed_slots_without_growing(void **state)
 {
     struct corr *c = corr_new();
@@ -1128,6 +1203,7 @@ int main(void)
         cmocka_unit_test(
             test_corr_oldest_goes_by_start_and_skips_closed_records),
         cmocka_unit_test(test_corr_oldest_breaks_ties_by_position),
+        cmocka_unit_test(test_corr_oldest_against_a_model),
         cmocka_unit_test(test_corr_reuses_closed_slots_without_growing),
         cmocka_unit_test(test_corr_100k_random_keys_survive_closing_half),
         cmocka_unit_test(test_corr_backward_shift_under_heavy_collisions),
