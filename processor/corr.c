@@ -199,17 +199,26 @@ static int reindex(struct corr *c, size_t n, uint32_t cap)
 static int index_fit(struct corr *c, size_t n)
 {
     size_t slots = index_slots(c);
+    uint32_t ref_mask = (c->cap << 1) - 1;
 
-    if (n * 10 <= slots * 7 && c->ref_mask == (c->cap << 1) - 1) {
-        return 0;
-    }
     if (n * 10 > slots * 7) {
         slots = MIN_SLOTS;
         while (slots * 7 < n * 10) {
             slots *= 2;
         }
+        return reindex(c, slots, c->cap);
     }
-    return reindex(c, slots, c->cap);
+    if (c->ref_mask != ref_mask) {
+        /* The array doubled: the mix bits that positions now need are
+         * cleared in place (the positions held fit below them, and where a
+         * probe starts does not depend on them). */
+        uint32_t gained = ref_mask & ~c->ref_mask;
+        for (size_t i = 0; i < slots; i++) {
+            c->slots[i] &= ~gained;
+        }
+        c->ref_mask = ref_mask;
+    }
+    return 0;
 }
 
 /* Empties slot i (holding a key), pulling later members of its probe run
