@@ -168,13 +168,18 @@ static void place(uint32_t *slots, uint32_t mask, uint32_t ref_mask,
     slots[i] = (mix & ~ref_mask) | (pos + 1);
 }
 
-/* Builds the index afresh in a new mapping of n slots (a power of two, more
- * than the records open) for an array of cap records. */
-static int reindex(struct corr *c, size_t n, uint32_t cap)
+/* The slot bits that positions of the array as it is need: positions + 1
+ * go up to cap, a power of two, one bit more than its positions. */
+static uint32_t ref_mask_of(const struct corr *c)
 {
-    /* Positions + 1 go up to cap, a power of two: one bit more than its
-     * position. */
-    uint32_t ref_mask = (cap << 1) - 1;
+    return (c->cap << 1) - 1;
+}
+
+/* Builds the index afresh in a new mapping of n slots (a power of two, more
+ * than the records open). */
+static int reindex(struct corr *c, size_t n)
+{
+    uint32_t ref_mask = ref_mask_of(c);
     uint32_t *s = map_resize(NULL, 0, n * sizeof(*s));
 
     if (s == NULL) {
@@ -199,14 +204,14 @@ static int reindex(struct corr *c, size_t n, uint32_t cap)
 static int index_fit(struct corr *c, size_t n)
 {
     size_t slots = index_slots(c);
-    uint32_t ref_mask = (c->cap << 1) - 1;
+    uint32_t ref_mask = ref_mask_of(c);
 
     if (n * 10 > slots * 7) {
         slots = MIN_SLOTS;
         while (slots * 7 < n * 10) {
             slots *= 2;
         }
-        return reindex(c, slots, c->cap);
+        return reindex(c, slots);
     }
     if (c->ref_mask != ref_mask) {
         /* The array doubled: the mix bits that positions now need are
