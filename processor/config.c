@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "corr.h"
 #include "rules.h"
 #include "tstamp.h"
 
@@ -86,7 +87,9 @@ static const struct conf_key conf_keys[] = {
     {"service_level.abandons", CT_ABANDONS, "exclude_short", OFF(abandons),
      "exclude_short | missed | ignore: how abandoned calls count in sl_pct"},
     {"limits.max_tenants", CT_INT, "1000", OFF(max_tenants),
-     "events of further tenants are rejected (tenant_limit)"},
+     "events of further tenants are rejected (tenant_limit); with "
+     "limits.max_dims_per_tenant, max_tenants x (max_dims_per_tenant + 1) "
+     "is at most 67108864"},
     {"limits.max_dims_per_tenant", CT_INT, "500", OFF(max_dims_per_tenant),
      "further channel:queue pairs of a tenant fold into _other:_other"},
     {"limits.max_open_correlations", CT_INT, "2000000",
@@ -784,6 +787,17 @@ int config_check(const struct config *cfg, char *errstr, size_t errstr_size)
     }
     if (config_kafka(cfg, "group.id") == NULL) {
         snprintf(errstr, errstr_size, "kafka: group.id is required");
+        return -1;
+    }
+    /* An open correlation names its leaf row in 26 bits (struct corr_rec);
+     * a tenant has at most max_dims_per_tenant rows and _other:_other. */
+    if (cfg->max_dims_per_tenant >= (int64_t)CORR_MAX_LEAVES ||
+        cfg->max_tenants >
+            (int64_t)CORR_MAX_LEAVES / (cfg->max_dims_per_tenant + 1)) {
+        snprintf(errstr, errstr_size,
+                 "limits.max_tenants x (limits.max_dims_per_tenant + 1): "
+                 "must be at most %lu",
+                 (unsigned long)CORR_MAX_LEAVES);
         return -1;
     }
     return 0;

@@ -47,7 +47,7 @@ struct rank {
     uint32_t pos;
 };
 
-/* Records live in one array; closed ones are chained through start_ms into
+/* Records live in one array; closed ones are chained through start into
  * a free list. Records carry no links in opening order (8 bytes each): the
  * order eviction needs is built only once there is something to evict, and
  * only as often as it is used up.
@@ -60,10 +60,25 @@ struct rank {
  * mismatches are told without reading the record; 0 is empty. Half of
  * tagidx's 8-byte slots; the price is that a deletion reads the keys of the
  * records it moves, to find where their probes start. */
+/* A record's start is stored as start - base + 2^31 when that fits in
+ * [0, FAR); FAR means the start is far[pos]. */
+#define FAR UINT32_MAX
+#define HALF (INT64_C(1) << 31)
+/* Far starts tolerated beyond those left by the last rebase before the
+ * base moves (plus a quarter of the open records). */
+#define FAR_SLACK 4096
+/* Starts sampled to choose a base. */
+#define BASE_SAMPLES 1024
+
 struct corr {
     struct corr_rec *recs;
     uint32_t cap, used;
     uint32_t free_head;
+    int64_t base_ms;    /* set by the first start */
+    bool based;
+    int64_t *far;       /* far starts by position; NULL until one */
+    uint32_t far_cap;
+    size_t n_far, far_limit;
     uint32_t *slots; /* NULL before the first record */
     uint32_t mask;   /* slots - 1; slots is a power of two */
     uint32_t ref_mask; /* the low ref_bits of a slot */
@@ -85,6 +100,7 @@ struct corr *corr_new(void)
         return NULL;
     }
     c->free_head = NIL;
+    c->far_limit = FAR_SLACK;
     return c;
 }
 
@@ -95,6 +111,7 @@ void corr_destroy(struct corr *c)
     }
     map_free(c->recs, (size_t)c->cap * sizeof(*c->recs));
     map_free(c->slots, index_slots(c) * sizeof(*c->slots));
+    map_free(c->far, (size_t)c->far_cap * sizeof(*c->far));
     free(c->order);
     free(c);
 }
@@ -248,7 +265,7 @@ static uint32_t take_slot(struct corr *c)
 
     if (c->free_head != NIL) {
         i = c->free_head;
-        c->free_head = (uint32_t)c->recs[i].start_ms;
+        c->free_head = c->recs[i].start;
         return i;
     }
     if (c->used == c->cap) {
@@ -278,7 +295,7 @@ struct corr_rec *corr_open(struct corr *c, uint64_t key)
     }
     if (index_fit(c, (size_t)c->count + 1) < 0) {
         c->recs[i].key = 0;
-        c->recs[i].start_ms = c->free_head;
+        c->recs[i].start = c->free_head;
         c->free_head = i;
         return NULL;
     }
@@ -296,9 +313,147 @@ void corr_close(struct corr *c, struct corr_rec *rec)
 
     unindex(c, probe(c, rec->key));
     c->count--;
+    if (rec->start == FAR) {
+        c->n_far--;
+    }
     rec->key = 0;
-    rec->start_ms = c->free_head;
+    rec->start = c->free_head;
     c->free_head = i;
+}
+
+/* ---- starts ---- */
+
+/* The stored form of ms against base, or FAR when it does not fit. */
+static uint32_t encode(int64_t base, int64_t ms)
+{
+    int64_t rel;
+
+    if (__builtin_sub_overflow(ms, base, &rel) || rel < -HALF ||
+        rel > HALF - 2) {
+        return FAR;
+    }
+    return (uint32_t)(rel + HALF);
+}
+
+static int64_t decode(const struct corr *c, uint32_t pos, uint32_t start)
+{
+    return start == FAR ? c->far[pos] : c->base_ms + ((int64_t)start - HALF);
+}
+
+int64_t corr_start(const struct corr *c, const struct corr_rec *rec)
+{
+    return decode(c, (uint32_t)(rec - c->recs), rec->start);
+}
+
+/* Room for a far start at every position of the array. */
+static int far_room(struct corr *c)
+{
+    int64_t *f;
+
+    if (c->far_cap >= c->cap) {
+        return 0;
+    }
+    f = map_resize(c->far, (size_t)c->far_cap * sizeof(*f),
+                   (size_t)c->cap * sizeof(*f));
+    if (f == NULL) {
+        return -1;
+    }
+    c->far = f;
+    c->far_cap = c->cap;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The base under which most of a sample of the open starts (and ms) fit:
+ * the start of the widest run of samples within 2^32 - 2 ms, less 2^31. */
+static int64_t choose_base(const struct corr *c, int64_t ms)
+{
+    int64_t sample[BASE_SAMPLES];
+    size_t n = 0, best = 0, best_n = 0;
+    uint32_t step = c->used / (BASE_SAMPLES - 1) + 1;
+
+    for (uint32_t i = 0; i < c->used && n < BASE_SAMPLES - 1; i += step) {
+        if (c->recs[i].key != 0) {
+            sample[n++] = decode(c, i, c->recs[i].start);
+        }
+    }
+    sample[n++] = ms;
+    qsort(sample, n, sizeof(*sample), cmp_i64);
+    for (size_t i = 0, j = 0; i < n; i++) {
+        int64_t top;
+        if (__builtin_add_overflow(sample[i], 2 * HALF - 2, &top)) {
+            top = INT64_MAX;
+        }
+        while (j < n && sample[j] <= top) {
+            j++;
+        }
+        if (j - i > best_n) {
+            best = i;
+            best_n = j - i;
+        }
+    }
+    return sample[best] > INT64_MAX - HALF ? INT64_MAX - HALF
+                                            : sample[best] + HALF;
+}
+
+/* Moves the base to where most starts fit and stores every open start
+ * again. Needs far_room. */
+static void rebase(struct corr *c, int64_t ms)
+{
+    int64_t base = choose_base(c, ms);
+
+    c->n_far = 0;
+    for (uint32_t i = 0; i < c->used; i++) {
+        struct corr_rec *r = &c->recs[i];
+        if (r->key != 0) {
+            int64_t v = decode(c, i, r->start);
+            r->start = encode(base, v);
+            if (r->start == FAR) {
+                c->far[i] = v;
+                c->n_far++;
+            }
+        }
+    }
+    c->base_ms = base;
+    c->far_limit = c->n_far + c->count / 4 + FAR_SLACK;
+}
+
+int corr_set_start(struct corr *c, struct corr_rec *rec, int64_t start_ms)
+{
+    uint32_t pos = (uint32_t)(rec - c->recs), e;
+
+    if (!c->based) {
+        c->base_ms = start_ms;
+        c->based = true;
+    }
+    e = encode(c->base_ms, start_ms);
+    if (e == FAR) {
+        if (far_room(c) < 0) {
+            return -1;
+        }
+        if (c->n_far + (rec->start != FAR) > c->far_limit) {
+            rebase(c, start_ms);
+            e = encode(c->base_ms, start_ms);
+        }
+    }
+    c->n_far -= rec->start == FAR;
+    rec->start = e;
+    if (e == FAR) {
+        c->far[pos] = start_ms;
+        c->n_far++;
+    }
+    return 0;
+}
+
+size_t corr_far_count(const struct corr *c)
+{
+    return c->n_far;
 }
 
 uint32_t corr_pos(const struct corr *c, const struct corr_rec *rec)
@@ -348,7 +503,7 @@ static int rank(struct corr *c)
         struct corr_rec *r = &c->recs[i];
         if (r->key != 0) {
             r->ranked = 1;
-            c->order[n++] = (struct rank){r->start_ms, i};
+            c->order[n++] = (struct rank){decode(c, i, r->start), i};
         }
     }
     qsort(c->order, n, sizeof(*c->order), rank_cmp);
@@ -361,11 +516,14 @@ static int rank(struct corr *c)
 static struct corr_rec *scan_oldest(struct corr *c)
 {
     struct corr_rec *best = NULL;
+    int64_t best_ms = 0;
 
     for (uint32_t i = 0; i < c->used; i++) {
         struct corr_rec *r = &c->recs[i];
-        if (r->key != 0 && (best == NULL || r->start_ms < best->start_ms)) {
+        if (r->key != 0 &&
+            (best == NULL || decode(c, i, r->start) < best_ms)) {
             best = r;
+            best_ms = decode(c, i, r->start);
         }
     }
     return best;
@@ -394,12 +552,13 @@ size_t corr_count(const struct corr *c)
     return c->count;
 }
 
-void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
+void corr_foreach(struct corr *c,
+                  void (*fn)(const struct corr_rec *, int64_t start_ms, void *),
                   void *arg)
 {
     for (uint32_t i = 0; i < c->used; i++) {
         if (c->recs[i].key != 0) {
-            fn(&c->recs[i], arg);
+            fn(&c->recs[i], decode(c, i, c->recs[i].start), arg);
         }
     }
 }
@@ -408,5 +567,6 @@ size_t corr_bytes(const struct corr *c)
 {
     return sizeof(*c) + (size_t)c->cap * sizeof(*c->recs) +
            index_slots(c) * sizeof(*c->slots) +
+           (size_t)c->far_cap * sizeof(*c->far) +
            c->cap_order * sizeof(*c->order);
 }

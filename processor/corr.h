@@ -8,25 +8,28 @@
 
 enum corr_kind { CORR_DM, CORR_CALL, CORR_TICKET };
 
-/* 24 bytes per record plus 4 bytes per slot of index (at most 0.7 full, so
+/* 16 bytes per record plus 4 bytes per slot of index (at most 0.7 full, so
  * 6-12 bytes per record): well under the 128-byte budget per open
- * correlation. tenant and dim are indexes of struct dims (ints): 29 bits
- * each hold any number of rows memory allows (DIMS_MAX_TENANTS,
- * DIMS_MAX_ROWS). logged and dirty are the pipeline's: corr_open clears
- * them and nothing here reads them. */
+ * correlation. The start is kept as milliseconds from a base of the store's
+ * in 32 bits (read and set it with corr_start and corr_set_start); a start
+ * more than 24 days from the base is kept apart at 8 bytes more, and the
+ * base moves once many are. leaf is the caller's (the pipeline's leaf row:
+ * tenant and channel:queue). logged and dirty are the pipeline's too:
+ * corr_open clears them and nothing here reads them. */
 struct corr_rec {
     uint64_t key;         /* corr_key(); 0 once closed */
-    int64_t start_ms;     /* when the wait (or the ticket) started; set once,
-                             right after corr_open (corr_oldest ranks by it) */
-    uint32_t tenant : 29; /* row of the starting event */
+    uint32_t start;       /* corr's: see corr_start */
+    uint32_t leaf : 26;   /* row of the starting event (CORR_MAX_LEAVES) */
+    uint32_t kind : 2;    /* enum corr_kind */
     uint32_t waiting : 1; /* counts for oldest_wait_ms (DM waiting, call
                              queued, ticket without first reply) */
     uint32_t logged : 1;  /* the persisted log holds it open */
     uint32_t ranked : 1;  /* corr's: in the order corr_oldest walks */
-    uint32_t dim : 29;
-    uint32_t kind : 2;    /* enum corr_kind */
     uint32_t dirty : 1;   /* to be written by the next flush */
 };
+
+/* Values leaf holds: 0 .. CORR_MAX_LEAVES - 1. */
+#define CORR_MAX_LEAVES (UINT32_C(1) << 26)
 
 struct corr;
 
@@ -49,8 +52,19 @@ void corr_prefetch(const struct corr *c, uint64_t key);
 void corr_prefetch_rec(const struct corr *c, uint64_t key);
 
 /* Opens a record (key must not be open). Returns it zeroed but for key, or
- * NULL when out of memory (or at 2^30 records). */
+ * NULL when out of memory (or at 2^30 records). Its start is to be set
+ * right after (corr_set_start): corr_oldest ranks by it. */
 struct corr_rec *corr_open(struct corr *c, uint64_t key);
+
+/* When an open record's wait (or ticket) started, in ms. */
+int64_t corr_start(const struct corr *c, const struct corr_rec *rec);
+
+/* Sets it. Returns 0, or -1 when out of memory (a start far from the
+ * others needs room apart), the record unchanged. */
+int corr_set_start(struct corr *c, struct corr_rec *rec, int64_t start_ms);
+
+/* Open records whose start is kept apart (far from the base). */
+size_t corr_far_count(const struct corr *c);
 
 /* Where a record is: a position that stays its own while it is open. */
 uint32_t corr_pos(const struct corr *c, const struct corr_rec *rec);
@@ -68,8 +82,8 @@ uint32_t corr_positions(const struct corr *c);
 /* Closes an open record (rec from corr_find/corr_open/corr_oldest). */
 void corr_close(struct corr *c, struct corr_rec *rec);
 
-/* The open record that started first (least start_ms, ties by position), or
- * NULL when empty. The first call ranks the open records by start_ms (16
+/* The open record that started first (least start, ties by position), or
+ * NULL when empty. The first call ranks the open records by start (16
  * bytes each, kept); later calls walk that order, skipping records closed
  * since, and rank again once it is used up, so records opened after a
  * ranking come after every record it holds. Meant for eviction at a cap:
@@ -78,8 +92,9 @@ struct corr_rec *corr_oldest(struct corr *c);
 
 size_t corr_count(const struct corr *c);
 
-/* Calls fn for every open record, in no particular order. */
-void corr_foreach(struct corr *c, void (*fn)(const struct corr_rec *, void *),
+/* Calls fn for every open record with its start, in no particular order. */
+void corr_foreach(struct corr *c,
+                  void (*fn)(const struct corr_rec *, int64_t start_ms, void *),
                   void *arg);
 
 /* Bytes of memory held. */

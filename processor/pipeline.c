@@ -81,6 +81,11 @@ struct pipeline {
     struct partition **parts;
     size_t n_parts, cap_parts;
     uint32_t next_part_id;
+    /* The leaf rows open records name (corr_rec.leaf), interned for good:
+     * at most limits.max_tenants x (limits.max_dims_per_tenant + 1). */
+    struct leaf_row *leaf_rows;
+    size_t n_leaf_rows, cap_leaf_rows;
+    struct u64map leaf_row_index;
     struct live_delta *live;   /* leaf rows; index via live_index */
     size_t n_live, cap_live;
     struct u64map live_index;
@@ -90,13 +95,11 @@ struct pipeline {
     struct oldest_update *oldest_out;
     size_t n_oldest_out, cap_oldest_out;
     /* build_oldest's scratch: the oldest wait start of each leaf row of one
-     * partition at leaf_min[row_base[tenant] + dim] (INT64_MAX between
-     * scans), and the rows given one, in the order first seen. */
-    size_t *row_base;
-    size_t cap_row_base;
+     * partition at leaf_min[leaf] (INT64_MAX between scans), and the leaf
+     * rows given one, in the order first seen. */
     int64_t *leaf_min;
     size_t cap_leaf_min;
-    struct oldest_entry *leaves;
+    uint32_t *leaves;
     size_t n_leaves, cap_leaves;
     struct corr_log *corr_out;
     size_t n_corr_out, cap_corr_out;
@@ -147,6 +150,7 @@ struct pipeline *pipeline_new(const struct config *cfg, bool event_clock,
     p->pending = agg_new(cfg->bucket_ms);
     p->scratch = agg_new(cfg->bucket_ms);
     p->dedupe = dedupe_new((size_t)cfg->dedupe_capacity, cfg->dedupe_horizon_ms);
+    u64map_init(&p->leaf_row_index);
     u64map_init(&p->live_index);
     u64map_init(&p->live_out_index);
     if (p->dims == NULL || p->pending == NULL || p->scratch == NULL ||
@@ -195,7 +199,8 @@ void pipeline_destroy(struct pipeline *p)
     free(p->live);
     free(p->live_out);
     free(p->oldest_out);
-    free(p->row_base);
+    free(p->leaf_rows);
+    u64map_release(&p->leaf_row_index);
     free(p->leaf_min);
     free(p->leaves);
     free(p->corr_out);
@@ -263,6 +268,32 @@ int64_t pipeline_clock(const struct pipeline *p, int64_t now_ms)
     return p->event_clock ? p->clock_ms : now_ms;
 }
 
+/* ---- leaf rows ---- */
+
+struct leaf_row {
+    uint32_t tenant, dim;
+};
+
+/* The id of a leaf row (corr_rec.leaf), or -1 when out of memory. */
+static int leaf_of(struct pipeline *p, int tenant, int dim)
+{
+    uint64_t key = row_key((uint32_t)tenant, (uint32_t)dim);
+    uint32_t *idx = u64map_get(&p->leaf_row_index, key);
+
+    if (idx != NULL) {
+        return (int)*idx;
+    }
+    if (p->n_leaf_rows >= CORR_MAX_LEAVES ||
+        grow_array((void **)&p->leaf_rows, &p->cap_leaf_rows,
+                   p->n_leaf_rows + 1, sizeof(*p->leaf_rows)) < 0 ||
+        u64map_put(&p->leaf_row_index, key, (uint32_t)p->n_leaf_rows) < 0) {
+        return -1;
+    }
+    p->leaf_rows[p->n_leaf_rows] =
+        (struct leaf_row){(uint32_t)tenant, (uint32_t)dim};
+    return (int)p->n_leaf_rows++;
+}
+
 /* ---- live gauges ---- */
 
 static struct live_delta *live_row(struct pipeline *p, uint32_t tenant,
@@ -290,7 +321,8 @@ static struct live_delta *live_row(struct pipeline *p, uint32_t tenant,
 /* Adds sign to the gauge of a record's kind on the record's row. */
 static int live_change(struct pipeline *p, const struct corr_rec *r, int sign)
 {
-    struct live_delta *d = live_row(p, r->tenant, r->dim);
+    const struct leaf_row *l = &p->leaf_rows[r->leaf];
+    struct live_delta *d = live_row(p, l->tenant, l->dim);
 
     if (d == NULL) {
         return -1;
@@ -433,9 +465,9 @@ static struct partition *oldest_partition(struct pipeline *p)
 
     for (size_t i = 0; i < p->n_parts; i++) {
         struct corr_rec *r = corr_oldest(p->parts[i]->corr);
-        if (r != NULL && r->start_ms < best_ms) {
+        if (r != NULL && corr_start(p->parts[i]->corr, r) < best_ms) {
             best = p->parts[i];
-            best_ms = r->start_ms;
+            best_ms = corr_start(p->parts[i]->corr, r);
         }
     }
     return best;
@@ -465,20 +497,21 @@ static int open_rec(struct pipeline *p, struct partition *part,
                     int tenant, int dim, bool waiting)
 {
     struct corr_rec *r = corr_find(part->corr, key);
+    int leaf;
 
     if (r != NULL) {
         return 0;
     }
-    r = corr_open(part->corr, key);
+    leaf = leaf_of(p, tenant, dim);
+    r = leaf < 0 ? NULL : corr_open(part->corr, key);
     if (r == NULL) {
         return -1;
     }
-    r->start_ms = ev->occurred_ms;
-    r->tenant = (uint32_t)tenant;
-    r->dim = (uint32_t)dim;
+    r->leaf = (uint32_t)leaf;
     r->kind = (uint8_t)kind;
     r->waiting = waiting;
-    if (live_change(p, r, +1) < 0 || mark_dirty(p, part, r) < 0) {
+    if (corr_set_start(part->corr, r, ev->occurred_ms) < 0 ||
+        live_change(p, r, +1) < 0 || mark_dirty(p, part, r) < 0) {
         corr_close(part->corr, r);
         return -1;
     }
@@ -488,14 +521,15 @@ static int open_rec(struct pipeline *p, struct partition *part,
     return 0;
 }
 
-static int64_t wait_of(const struct event *ev, const struct corr_rec *r)
+static int64_t wait_of(const struct event *ev, const struct partition *part,
+                       const struct corr_rec *r)
 {
     int64_t w;
 
     if (ev->wait_ms != EVENT_NO_WAIT) {
         return ev->wait_ms;
     }
-    w = ev->occurred_ms - r->start_ms;
+    w = ev->occurred_ms - corr_start(part->corr, r);
     return w < 0 ? 0 : w;
 }
 
@@ -522,7 +556,7 @@ static int end_wait(struct pipeline *p, struct partition *part, uint64_t key,
         p->stats.orphans[ev->type]++;
         return 0;
     }
-    w = wait_of(ev, r);
+    w = wait_of(ev, part, r);
     if (r != NULL) {
         close_rec(p, part, r);
     }
@@ -541,7 +575,7 @@ static void abandon(struct pipeline *p, struct partition *part, uint64_t key,
         p->stats.orphans[ev->type]++;
         return;
     }
-    w = wait_of(ev, r);
+    w = wait_of(ev, part, r);
     if (r != NULL) {
         close_rec(p, part, r);
     }
@@ -582,7 +616,7 @@ static int ticket_reply(struct pipeline *p, struct partition *part,
     if (mark_dirty(p, part, r) < 0) {
         return -1;
     }
-    return record_wait(c, wait_of(ev, r), target_ms);
+    return record_wait(c, wait_of(ev, part, r), target_ms);
 }
 
 static int ticket_close(struct pipeline *p, struct partition *part,
@@ -595,7 +629,7 @@ static int ticket_close(struct pipeline *p, struct partition *part,
     if (ev->opened_ms != EVENT_NO_TIME) {
         ttr = ev->occurred_ms - ev->opened_ms;
     } else if (r != NULL) {
-        ttr = ev->occurred_ms - r->start_ms;
+        ttr = ev->occurred_ms - corr_start(part->corr, r);
     } else {
         p->stats.orphans[ev->type]++;
         return 0;
@@ -843,7 +877,7 @@ int pipeline_partition_restore(struct pipeline *p, struct partition *part,
     char tenant[EVENT_TENANT_MAX + 1], channel[EVENT_DIM_MAX + 1],
         queue[EVENT_DIM_MAX + 1], kc;
     long long start;
-    int waiting, t, dim;
+    int waiting, t, dim, leaf;
     enum corr_kind kind;
     struct corr_rec *r;
     bool folded;
@@ -851,7 +885,8 @@ int pipeline_partition_restore(struct pipeline *p, struct partition *part,
     if (sscanf(value, "%lld %c %d %64s %32s %32s", &start, &kc, &waiting,
                tenant, channel, queue) != 6 ||
         kind_of(kc, &kind) < 0 || (t = dims_tenant(p->dims, tenant)) < 0 ||
-        (dim = dims_pair(p->dims, t, channel, queue, &folded)) < 0) {
+        (dim = dims_pair(p->dims, t, channel, queue, &folded)) < 0 ||
+        (leaf = leaf_of(p, t, dim)) < 0) {
         return -1;
     }
     if (corr_find(part->corr, key) != NULL) {
@@ -861,9 +896,11 @@ int pipeline_partition_restore(struct pipeline *p, struct partition *part,
     if (r == NULL) {
         return -1;
     }
-    r->start_ms = start;
-    r->tenant = (uint32_t)t;
-    r->dim = (uint32_t)dim;
+    if (corr_set_start(part->corr, r, start) < 0) {
+        corr_close(part->corr, r);
+        return -1;
+    }
+    r->leaf = (uint32_t)leaf;
     r->kind = (uint8_t)kind;
     r->waiting = waiting != 0;
     r->logged = 1;
@@ -959,7 +996,7 @@ static int oldest_note(struct oldest_set *s, uint32_t tenant, uint32_t dim,
 }
 
 /* The walk over a partition's open records: one array slot per leaf row. */
-static void scan_rec(const struct corr_rec *r, void *arg)
+static void scan_rec(const struct corr_rec *r, int64_t start_ms, void *arg)
 {
     struct pipeline *p = arg;
     int64_t *m;
@@ -967,28 +1004,20 @@ static void scan_rec(const struct corr_rec *r, void *arg)
     if (!r->waiting) {
         return;
     }
-    m = &p->leaf_min[p->row_base[r->tenant] + r->dim];
+    m = &p->leaf_min[r->leaf];
     if (*m == INT64_MAX) { /* first record of the row: its minimum is *m */
-        p->leaves[p->n_leaves++] = (struct oldest_entry){r->tenant, r->dim, 0};
+        p->leaves[p->n_leaves++] = r->leaf;
     }
-    if (r->start_ms < *m) {
-        *m = r->start_ms;
+    if (start_ms < *m) {
+        *m = start_ms;
     }
 }
 
-/* Sizes the scratch of build_oldest to the rows the dimensions hold now. */
+/* Sizes the scratch of build_oldest to the leaf rows interned now. */
 static int oldest_scratch(struct pipeline *p)
 {
-    size_t nt = dims_tenant_count(p->dims), total = 0, old = p->cap_leaf_min;
+    size_t total = p->n_leaf_rows, old = p->cap_leaf_min;
 
-    if (grow_array((void **)&p->row_base, &p->cap_row_base, nt,
-                   sizeof(*p->row_base)) < 0) {
-        return -1;
-    }
-    for (size_t t = 0; t < nt; t++) {
-        p->row_base[t] = total;
-        total += dims_row_count(p->dims, (int)t);
-    }
     if (grow_array((void **)&p->leaf_min, &p->cap_leaf_min, total,
                    sizeof(*p->leaf_min)) < 0 ||
         grow_array((void **)&p->leaves, &p->cap_leaves, total,
@@ -1026,8 +1055,8 @@ static int build_oldest_part(struct pipeline *p, struct partition *part)
     p->n_leaves = 0;
     corr_foreach(part->corr, scan_rec, p);
     for (size_t i = 0; i < p->n_leaves; i++) {
-        const struct oldest_entry *l = &p->leaves[i];
-        int64_t *m = &p->leaf_min[p->row_base[l->tenant] + l->dim];
+        const struct leaf_row *l = &p->leaf_rows[p->leaves[i]];
+        int64_t *m = &p->leaf_min[p->leaves[i]];
         const struct dim *row = dims_get(p->dims, (int)l->tenant, (int)l->dim);
 
         for (int k = 0; k < DIMS_ROLLUPS && rc == 0; k++) {
@@ -1117,7 +1146,7 @@ static char *put_word(char *o, const char *s)
  * hand: a flush writes hundreds of thousands of lines, snprintf made that
  * most of the flush preparation. */
 static int append_line(struct pipeline *p, uint64_t key,
-                       const struct corr_rec *r)
+                       const struct corr_rec *r, int64_t start_ms)
 {
     size_t need = 64 + EVENT_TENANT_MAX + 2 * EVENT_DIM_MAX;
     char *o;
@@ -1128,15 +1157,16 @@ static int append_line(struct pipeline *p, uint64_t key,
     }
     o = put_hex16(p->values + p->values_len, key);
     if (r != NULL) {
-        const struct dim *row = dims_get(p->dims, (int)r->tenant,
-                                         (int)r->dim);
+        const struct leaf_row *l = &p->leaf_rows[r->leaf];
+        const struct dim *row = dims_get(p->dims, (int)l->tenant,
+                                         (int)l->dim);
         *o++ = ' ';
-        o = put_i64(o, r->start_ms);
+        o = put_i64(o, start_ms);
         *o++ = ' ';
         *o++ = kind_chars[r->kind];
         *o++ = ' ';
         *o++ = r->waiting ? '1' : '0';
-        o = put_word(o, dims_tenant_name(p->dims, (int)r->tenant));
+        o = put_word(o, dims_tenant_name(p->dims, (int)l->tenant));
         o = put_word(o, row->channel);
         o = put_word(o, row->queue);
     }
@@ -1151,12 +1181,13 @@ struct snapshot_ctx {
     int rc;
 };
 
-static void snapshot_one(const struct corr_rec *r, void *arg)
+static void snapshot_one(const struct corr_rec *r, int64_t start_ms,
+                         void *arg)
 {
     struct snapshot_ctx *c = arg;
 
     if (c->rc == 0) {
-        c->rc = append_line(c->p, r->key, r);
+        c->rc = append_line(c->p, r->key, r, start_ms);
         c->lines++;
     }
 }
@@ -1193,7 +1224,7 @@ static int build_corr_part(struct pipeline *p, struct partition *part,
         return c.rc;
     }
     for (size_t k = 0; k < part->n_closed; k++) {
-        if (append_line(p, part->closed[k], NULL) < 0) {
+        if (append_line(p, part->closed[k], NULL, 0) < 0) {
             return -1;
         }
         (*lines)++;
@@ -1208,7 +1239,7 @@ static int build_corr_part(struct pipeline *p, struct partition *part,
         if (r->key == 0 || !r->dirty) {
             continue; /* closed since (or written already) */
         }
-        if (append_line(p, r->key, r) < 0) {
+        if (append_line(p, r->key, r, corr_start(part->corr, r)) < 0) {
             return -1;
         }
         r->dirty = 0;

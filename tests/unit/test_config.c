@@ -637,6 +637,24 @@ static void test_check_retention_covers_longest_window_plus_bucket(
     config_release(&cfg);
 }
 
+static void test_check_leaf_rows_fit_a_correlation_record(void **state)
+{
+    struct config cfg;
+
+    (void)state;
+    assert_int_equal(config_init(&cfg), 0);
+    cfg.max_dims_per_tenant = 1023;
+    cfg.max_tenants = 65536; /* 65,536 x 1,024 = 2^26 leaf rows */
+    expect_check_ok(&cfg);
+    cfg.max_tenants = 65537;
+    expect_check_error(&cfg, "limits.max_tenants x "
+                             "(limits.max_dims_per_tenant + 1)");
+    cfg.max_tenants = 1;
+    cfg.max_dims_per_tenant = INT64_C(1) << 26;
+    expect_check_error(&cfg, "limits.max_dims_per_tenant");
+    config_release(&cfg);
+}
+
 static void test_check_prefix_must_be_a_plain_word(void **state)
 {
     static const char *const bad[] = {"tp:x", ":", "a{b", ""};
@@ -889,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_check_window_must_be_a_multiple_of_the_bucket),
         cmocka_unit_test(
             test_check_retention_covers_longest_window_plus_bucket),
+        cmocka_unit_test(test_check_leaf_rows_fit_a_correlation_record),
         cmocka_unit_test(test_check_prefix_must_be_a_plain_word),
         cmocka_unit_test(test_check_needs_a_topic),
         cmocka_unit_test(test_defaults_text_loads_back_to_the_same_config),

@@ -308,10 +308,11 @@ static void test_corr_open_find_close(void **state)
     r = corr_open(c, k1);
     assert_non_null(r);
     assert_true(r->key == k1);
-    assert_int_equal(r->start_ms, 0);
-    assert_int_equal(r->tenant, 0);
+    assert_int_equal(r->start, 0);
+    assert_int_equal(r->leaf, 0);
     assert_int_equal(r->waiting, 0);
-    r->start_ms = 1234;
+    assert_int_equal(corr_set_start(c, r, 1234), 0);
+    assert_int_equal(corr_start(c, r), 1234);
     r->kind = CORR_DM;
     assert_ptr_equal(corr_find(c, k1), r);
     assert_null(corr_find(c, k2));
@@ -325,10 +326,12 @@ static void test_corr_open_find_close(void **state)
     corr_destroy(NULL);
 }
 
-static void collect_keys(const struct corr_rec *r, void *arg)
+static void collect_keys(const struct corr_rec *r, int64_t start_ms,
+                         void *arg)
 {
     uint64_t **out = arg;
 
+    (void)start_ms;
     *(*out)++ = r->key;
 }
 
@@ -367,7 +370,7 @@ static uint64_t open_at(struct corr *c, int id, int64_t start_ms)
     k = corr_key(CORR_TICKET, 3, name);
     r = corr_open(c, k);
     assert_non_null(r);
-    r->start_ms = start_ms;
+    assert_int_equal(corr_set_start(c, r, start_ms), 0);
     return k;
 }
 
@@ -456,7 +459,7 @@ static void test_corr_oldest_against_a_model(void **state)
             r = corr_open(c, keys[i]);
             assert_non_null(r);
             start[i] = (int64_t)(rng_next() % 200); /* ties are common */
-            r->start_ms = start[i];
+            assert_int_equal(corr_set_start(c, r, start[i]), 0);
             opened[i] = round;
         } else if (op < 6 && opened[i] >= 0) {
             corr_close(c, corr_find(c, keys[i]));
@@ -476,13 +479,13 @@ static void test_corr_oldest_against_a_model(void **state)
                     continue;
                 }
                 x = corr_find(c, keys[k]);
-                if (x->start_ms < r->start_ms ||
-                    (x->start_ms == r->start_ms && corr_pos(c, x) < pos)) {
+                int64_t xs = corr_start(c, x), rs = corr_start(c, r);
+                if (xs < rs || (xs == rs && corr_pos(c, x) < pos)) {
                     if (opened[k] <= opened[o]) {
                         fail_msg("round %lld: oldest start %lld, but %lld "
                                  "opened before it is open",
-                                 (long long)round, (long long)r->start_ms,
-                                 (long long)x->start_ms);
+                                 (long long)round, (long long)corr_start(c, r),
+                                 (long long)corr_start(c, x));
                     }
                 }
             }
@@ -496,12 +499,88 @@ static void test_corr_oldest_against_a_model(void **state)
     for (int64_t last = INT64_MIN, descents = 0; corr_count(c) > 0;) {
         struct corr_rec *r = corr_oldest(c);
         assert_non_null(r);
-        descents += r->start_ms < last;
+        descents += corr_start(c, r) < last;
         assert_true(descents <= 1);
-        last = r->start_ms;
+        last = corr_start(c, r);
         corr_close(c, r);
     }
     assert_null(corr_oldest(c));
+    corr_destroy(c);
+}
+
+/* Starts at the edges of the 32-bit range around the base (the first
+ * start), and far outside it, read back exactly; a drain walks them in
+ * order. */
+static void test_corr_starts_near_and_far_read_back_exactly(void **state)
+{
+    const int64_t base = 1800000000000, half = INT64_C(1) << 31;
+    const int64_t starts[] = {
+        base,          base + half - 2, base + half - 1, base + half,
+        base - half,   base - half - 1, base - 1,        INT64_MIN + 1,
+        INT64_MAX - 1, 0,               -5000000000000,  base + 86400000,
+    };
+    const size_t n = sizeof(starts) / sizeof(starts[0]);
+    struct corr *c = corr_new();
+    int64_t last = INT64_MIN;
+
+    (void)state;
+    for (size_t i = 0; i < n; i++) {
+        struct corr_rec *r = corr_open(c, 1000 + i);
+        assert_non_null(r);
+        assert_int_equal(corr_set_start(c, r, starts[i]), 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t got = corr_start(c, corr_find(c, 1000 + i));
+        if (got != starts[i]) {
+            fail_msg("start %zu: %lld, want %lld", i, (long long)got,
+                     (long long)starts[i]);
+        }
+    }
+    assert_int_equal(corr_far_count(c), 7);
+    while (corr_count(c) > 0) {
+        struct corr_rec *r = corr_oldest(c);
+        assert_true(corr_start(c, r) >= last);
+        last = corr_start(c, r);
+        corr_close(c, r);
+    }
+    assert_int_equal(corr_far_count(c), 0);
+    corr_destroy(c);
+}
+
+/* A stream whose starts move on for months (a record a minute, 10,000 open
+ * at a time): the base follows them, so few starts stay apart, and every
+ * start reads back exactly. */
+static void test_corr_base_follows_the_clock(void **state)
+{
+    const int64_t t0 = 1700000000000, minute = 60000;
+    const uint64_t total = 200000, window = 10000;
+    struct corr *c = corr_new();
+    size_t most_far = 0;
+
+    (void)state;
+    for (uint64_t i = 0; i < total; i++) {
+        struct corr_rec *r = corr_open(c, i + 1);
+        assert_non_null(r);
+        assert_int_equal(corr_set_start(c, r, t0 + (int64_t)i * minute), 0);
+        if (i >= window) {
+            corr_close(c, corr_find(c, i + 1 - window));
+        }
+        if (corr_far_count(c) > most_far) {
+            most_far = corr_far_count(c);
+        }
+    }
+    print_message("corr: at most %zu of %llu open starts kept apart\n",
+                  most_far, (unsigned long long)window);
+    /* The base moves once 4,096 starts (plus a quarter of the open ones)
+     * are apart; a few sampled past can stay apart after it. */
+    assert_true(most_far <= 4096 + window / 4 + 64);
+    for (uint64_t i = total - window; i < total; i++) {
+        struct corr_rec *r = corr_find(c, i + 1);
+        assert_non_null(r);
+        assert_true(corr_start(c, r) == t0 + (int64_t)i * minute);
+    }
+    assert_true(corr_start(c, corr_oldest(c)) ==
+                t0 + (int64_t)(total - window) * minute);
     corr_destroy(c);
 }
 
@@ -522,8 +601,9 @@ static void test_corr_reuses_closed_slots_without_growing(void **state)
         for (uint64_t i = 1; i <= 1000; i++) {
             struct corr_rec *r = corr_open(c, i + (uint64_t)(round + 1) * 1000);
             assert_non_null(r);
-            assert_int_equal(r->start_ms, 0); /* a reused slot comes zeroed */
-            r->start_ms = 99;
+            assert_int_equal(r->start, 0); /* a reused slot comes zeroed */
+            assert_int_equal(r->kind, 0);
+            assert_int_equal(corr_set_start(c, r, 99), 0);
         }
         assert_int_equal(corr_count(c), 1000);
     }
@@ -550,7 +630,7 @@ static void corr_churn(const uint64_t *keys, size_t n)
             if (phase == 0 || (phase == 2 && !open[i])) {
                 struct corr_rec *r = corr_open(c, keys[i]);
                 assert_non_null(r);
-                r->start_ms = (int64_t)i;
+                assert_int_equal(corr_set_start(c, r, (int64_t)i), 0);
                 open[i] = 1;
             } else if ((phase == 1 && k < n / 2) || phase == 3) {
                 corr_close(c, corr_find(c, keys[i]));
@@ -560,7 +640,7 @@ static void corr_churn(const uint64_t *keys, size_t n)
         for (size_t i = 0; i < n; i++) {
             struct corr_rec *r = corr_find(c, keys[i]);
             count += open[i];
-            if (open[i] && (r == NULL || r->start_ms != (int64_t)i ||
+            if (open[i] && (r == NULL || corr_start(c, r) != (int64_t)i ||
                             r->key != keys[i])) {
                 fail_msg("phase %d: open key %zu lost", phase, i);
             } else if (!open[i] && r != NULL) {
@@ -634,15 +714,16 @@ static void test_corr_one_million_open_cost_under_128_bytes_each(void **state)
         snprintf(id, sizeof(id), "conv-%zu", i);
         r = corr_open(c, corr_key(CORR_DM, 1, id));
         assert_non_null(r);
-        r->start_ms = (int64_t)i;
+        assert_int_equal(corr_set_start(c, r, (int64_t)i), 0);
     }
     assert_int_equal(corr_count(c), n);
     bytes = corr_bytes(c);
     print_message("corr: %zu bytes for %zu open = %.1f bytes each\n", bytes,
                   n, (double)bytes / (double)n);
     assert_true(bytes < n * 128);
-    assert_int_equal(corr_oldest(c)->start_ms, 0);
-    assert_int_equal(corr_find(c, corr_key(CORR_DM, 1, "conv-999999"))->start_ms,
+    assert_int_equal(corr_start(c, corr_oldest(c)), 0);
+    assert_int_equal(corr_start(c, corr_find(c, corr_key(CORR_DM, 1,
+                                                         "conv-999999"))),
                      999999);
     corr_destroy(c);
 }
@@ -1206,6 +1287,8 @@ int main(void)
             test_corr_oldest_goes_by_start_and_skips_closed_records),
         cmocka_unit_test(test_corr_oldest_breaks_ties_by_position),
         cmocka_unit_test(test_corr_oldest_against_a_model),
+        cmocka_unit_test(test_corr_starts_near_and_far_read_back_exactly),
+        cmocka_unit_test(test_corr_base_follows_the_clock),
         cmocka_unit_test(test_corr_reuses_closed_slots_without_growing),
         cmocka_unit_test(test_corr_100k_random_keys_survive_closing_half),
         cmocka_unit_test(test_corr_backward_shift_under_heavy_collisions),
