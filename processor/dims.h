@@ -13,8 +13,8 @@
 /* Roll-up slots of a leaf row: the row itself, CHANNEL:_all, _all:QUEUE,
  * _all:_all. */
 #define DIMS_ROLLUPS 4
-/* Rows a tenant may have, and tenants: struct corr_rec keeps each in 29
- * bits. */
+/* Rows a tenant may have, and tenants (config_check bounds the leaf rows
+ * of all tenants lower: struct corr_rec names one in 26 bits). */
 #define DIMS_MAX_ROWS (1 << 29)
 #define DIMS_MAX_TENANTS (1 << 29)
 

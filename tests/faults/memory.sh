@@ -92,7 +92,7 @@ check "SIGTERM: exit status 0 ($TPD_RC) within 10 s ($TPD_STOP_MS ms)" \
 
 # The bound, from the caps (bytes per item generous, doubled where a flush
 # holds a second copy):
-#   open correlations: a 24-byte record, its index slot, its 16-byte place
+#   open correlations: a 16-byte record, its index slot, its 16-byte place
 #     in the eviction ranking and the persisted state's line in the flush
 #     being written: 300 B each;
 #   dedupe: a 16-byte ring entry and its map slot: 64 B each;
