@@ -51,9 +51,10 @@
 #              event, independent of machine noise). micro.aggregate is
 #              process − parse: dedupe, correlation and aggregation.
 #
-# Each of raw, run and replay is repeated BENCH_REPEAT times (default 1);
-# every figure is then the median of its repetitions (each listed in the
-# JSON). On a busy box the wall-clock figures mean little (CPU s/1M and the
+# Each of raw, run, replay and run.long is repeated BENCH_REPEAT times
+# (default 3); every figure is then the median of its repetitions (each
+# listed in the JSON), so one busy moment on a shared box does not decide
+# a ratio. On a busy box the wall-clock figures mean little (CPU s/1M and the
 # callgrind counts still hold), so the JSON says how busy it was: the load
 # average, box_cpu_pressure_pct per row (PSI: the share of the time some
 # task waited for a CPU) and, for run, runq_wait_s (how long touchpointd's
@@ -61,7 +62,8 @@
 #
 # Environment:
 #   BENCH_EVENTS          events in the topic (default 2000000)
-#   BENCH_REPEAT          repetitions of raw, run and replay (default 1)
+#   BENCH_REPEAT          repetitions of raw, run, replay and run.long
+#                         (default 3)
 #   BENCH_PARTITIONS      partitions of the topic (default 8)
 #   BENCH_SPAN            event time the events cover, ending now (default:
 #                         4 minutes per 2,000,000 events, at least 4m, so a
@@ -86,7 +88,7 @@ cd "$(dirname "$0")/../.."
 export LC_ALL=C
 
 EVENTS=${BENCH_EVENTS:-2000000}
-REPEAT=${BENCH_REPEAT:-1}
+REPEAT=${BENCH_REPEAT:-3}
 PARTS=${BENCH_PARTITIONS:-8}
 # The default span keeps the event-time rate of the 2 M run (8,333 events per
 # second of event time) whatever the length: squeezing 10 M events into the
