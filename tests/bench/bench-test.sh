@@ -127,6 +127,8 @@ check("run: freshness split (broker, after append) and its sample count",
                                     "freshness_after_append_p99_ms"))
       and run.get("freshness_samples", 0) >= 1000)
 check("run: the Redis server's CPU per 1M events is recorded", pos(run, "redis_cpu_s_per_M"))
+check("raw and run: the Kafka broker's CPU per 1M events is recorded",
+      pos(rows.get("raw", {}), "broker_cpu_s_per_M") and pos(run, "broker_cpu_s_per_M"))
 long = rows.get("run.long", {})
 check("run.long: 100000 events, events/s, CPU s/1M, peak RSS > 0",
       long.get("events") == 100000

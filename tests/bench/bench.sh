@@ -24,7 +24,9 @@
 #              the process exit (it exits after its last flush).
 #   CPU s/1M   user+system CPU of the measured process per million events:
 #              run from /proc/PID/stat when done (before SIGTERM), replay
-#              from its rusage, raw from tpraw's own getrusage.
+#              from its rusage, raw from tpraw's own getrusage. The JSON
+#              also has Redis's (redis_cpu_s_per_M) and, for raw and run,
+#              the Kafka broker's (broker_cpu_s_per_M): all share the box.
 #   cmd/event  Redis commands per event: the sum of `calls` over INFO
 #              commandstats after CONFIG RESETSTAT, minus the harness's own
 #              polls and INFO. Commands run inside the flush script count
@@ -377,7 +379,8 @@ parse_kv() { # LINE: KEY=VALUE pairs into KV
 }
 
 measure_raw() { # REP
-    local t0 out wall
+    local t0 out wall kcpu0
+    kcpu0=$(cpu_s "$KAFKA_PID")
     t0=${EPOCHREALTIME/./}
     out=$(build/tpraw --brokers "$KAFKA_BOOTSTRAP" --topic "$TOPIC" \
         --group "bench-raw-$1" --timeout "$TIMEOUT" 2>"$dir/raw-$1.err") ||
@@ -393,6 +396,7 @@ measure_raw() { # REP
     S_RSS+=("$(calc 'k / 1024' -v k="${KV[maxrss_kb]}")")
     S_FIRST+=("$(calc '(s - t0) / 1e6 + f' -v s="${KV[start_us]}" -v t0="$t0" \
         -v f="${KV[first_s]}")")
+    S_KCPU+=("$(calc 'b - a' -v a="$kcpu0" -v b="$(cpu_s "$KAFKA_PID")")")
     say "raw #$1: ${wall}s"
 }
 
@@ -446,11 +450,12 @@ wait_drained() {
 
 measure_run() { # REP
     local group="bench-run-$1" cfg="$dir/run-$1.yaml" log="$dir/run-$1.err"
-    local rcpu0 rcpu1 wall cmds split
+    local rcpu0 rcpu1 kcpu0 wall cmds split
     write_config "$cfg" "$group" "$TOPIC" 0
     redis_reset
     resp_open 0
     rcpu0=$(cpu_s "$REDIS_PID")
+    kcpu0=$(cpu_s "$KAFKA_PID")
     start_run "$cfg" "$log"
     wait_drained "$group"
     S_CPU+=("$(cpu_s "$RUN_PID")")
@@ -458,6 +463,7 @@ measure_run() { # REP
     S_OPEN+=("$(open_correlations "$log")")
     S_RUNQ+=("$(runq_wait_s "$RUN_PID")")
     rcpu1=$(cpu_s "$REDIS_PID")
+    S_KCPU+=("$(calc 'b - a' -v a="$kcpu0" -v b="$(cpu_s "$KAFKA_PID")")")
     read -r cmds split < <(redis_cmds "$TOTAL")
     stop_run "$log"
     wall=$(calc '(d - s) / 1e6' -v d="$DONE_US" -v s="$RUN_T0")
@@ -563,6 +569,7 @@ measure() {
     local name=$1 fn=${2:-$1} r wall
     local psi0 psi1 t0
     S_WALL=() S_CPU=() S_RSS=() S_CMDS=() S_FIRST=() S_RCPU=() S_STOP=() S_RUNQ=()
+    S_KCPU=()
     S_OPEN=()
     SPLIT=null
     psi0=$(psi_us)
@@ -588,6 +595,9 @@ measure() {
     set_val "$name" redis_cmds_split "$SPLIT"
     if [ "${#S_RCPU[@]}" -gt 0 ]; then
         set_val "$name" redis_cpu_s_per_M "$(FMT=%.3f calc 'c * 1e6 / n' -v c="$(median "${S_RCPU[@]}")" -v n="$TOTAL")"
+    fi
+    if [ "${#S_KCPU[@]}" -gt 0 ]; then
+        set_val "$name" broker_cpu_s_per_M "$(FMT=%.3f calc 'c * 1e6 / n' -v c="$(median "${S_KCPU[@]}")" -v n="$TOTAL")"
     fi
     if [ "${#S_RUNQ[@]}" -gt 0 ]; then
         set_val "$name" runq_wait_s "$(median "${S_RUNQ[@]}")"
@@ -921,6 +931,8 @@ print_notes() {
     echo "box CPU pressure (PSI some: a task waited for a CPU):$psi"
     echo "run: ${VAL[run.runq_wait_s]}s runnable but waiting for a CPU in" \
         "${VAL[run.wall_s]}s; Redis server CPU ${VAL[run.redis_cpu_s_per_M]} s/1M events;" \
+        "Kafka broker CPU ${VAL[run.broker_cpu_s_per_M]} s/1M events (raw:" \
+        "${VAL[raw.broker_cpu_s_per_M]});" \
         "SIGTERM to exit ${VAL[run.stop_s]}s"
     if [ -n "${VAL[run.long.rss_ratio_to_run]:-}" ]; then
         echo "peak RSS over the stream's length: run.long (${VAL[run.long.events]} events," \
