@@ -47,8 +47,7 @@ static const struct conf_key conf_keys[] = {
      "dead-letter producer (see librdkafka CONFIGURATION.md); "
      "partition.assignment.strategy is cooperative-sticky, "
      "queued.min.messages 1000000, queued.max.messages.kbytes 32768 and "
-     "(without message.max.bytes) fetch.max.bytes and the consumer's "
-     "message.max.bytes 262144 unless set; "
+     "(without message.max.bytes) fetch.max.bytes 2097152 unless set; "
      "offsets are managed by touchpointd"},
     {"input.topics", CT_TOPICS, "touchpoints", OFF(topics),
      "topics to consume touchpoint events from"},

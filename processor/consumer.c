@@ -204,15 +204,9 @@ static rd_kafka_conf_t *make_conf(const struct config *cfg, bool consumer,
      * librdkafka's 50 MiB let one response carry a full 1 MiB of every
      * partition (lz4: several MB of messages each). With 2 MiB, peak RSS
      * of a 2 M / 10 M event run went from 364-378 / 419-438 MB (3 runs) to
-     * 332-333 / 374-387 MB (2 runs); with 256 KiB from 243-250 / 271-273
-     * to 218-222 / 241-243 MB (3 alternating pairs), run CPU per 1 M
-     * events no higher either time. A larger batch still comes whole (a
-     * fetch always returns the first batch), and 256 KiB per round trip
-     * and broker is still 50 MB/s of batches at 5 ms. librdkafka refuses
-     * a fetch.max.bytes below message.max.bytes (1,000,000 by default), so
-     * the consumer's is lowered with it (a consumer only sends small
-     * requests), and a configured one leaves librdkafka's default in
-     * place. */
+     * 332-333 / 374-387 MB (2 runs), run CPU per 1 M events no higher. It
+     * must not be below message.max.bytes, so a configured one leaves
+     * librdkafka's default in place. */
     if (consumer &&
         ((config_kafka(cfg, "partition.assignment.strategy") == NULL &&
           conf_set(conf, "partition.assignment.strategy", "cooperative-sticky",
@@ -225,10 +219,8 @@ static rd_kafka_conf_t *make_conf(const struct config *cfg, bool consumer,
                    errstr_size) < 0) ||
          (config_kafka(cfg, "fetch.max.bytes") == NULL &&
           config_kafka(cfg, "message.max.bytes") == NULL &&
-          (conf_set(conf, "message.max.bytes", "262144", errstr,
-                    errstr_size) < 0 ||
-           conf_set(conf, "fetch.max.bytes", "262144", errstr,
-                    errstr_size) < 0)) ||
+          conf_set(conf, "fetch.max.bytes", "2097152", errstr,
+                   errstr_size) < 0) ||
          conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) <
              0 ||
          conf_set(conf, "enable.auto.offset.store", "false", errstr,

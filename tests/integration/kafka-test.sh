@@ -229,7 +229,7 @@ check "the fetcher was woken (touchpointd_kafka_fetch_wakes_total > 0)" \
 stop_checked "small queue bound"
 
 # ---- a configured message.max.bytes keeps librdkafka's fetch.max.bytes ----
-# touchpointd bounds fetch.max.bytes to 256 KiB unless set, and librdkafka
+# touchpointd bounds fetch.max.bytes to 2 MiB unless set, and librdkafka
 # refuses a fetch.max.bytes below message.max.bytes: a larger
 # message.max.bytes must leave the default alone, not stop the service.
 cat >"$dir/msgmax.yaml" <<YAML
@@ -246,7 +246,7 @@ http:
 YAML
 run_drained msgmax msgmax 5 25 \
     "the backlog read with message.max.bytes 4000000"
-check "message.max.bytes 4000000 (above the 256 KiB fetch bound): the backlog of $btotal events is read" \
+check "message.max.bytes 4000000 (above the 2 MiB fetch bound): the backlog of $btotal events is read" \
     test "$caught" -eq 0
 stop_checked "message.max.bytes 4000000"
 
