@@ -54,8 +54,8 @@
 #              process − parse: dedupe, correlation and aggregation.
 #
 # Each of raw, run, replay and run.long is repeated BENCH_REPEAT times
-# (default 3); every figure is then the median of its repetitions (each
-# listed in the JSON), so one busy moment on a shared box does not decide
+# (default 3); every figure is then the median of its repetitions (wall
+# time, CPU and peak RSS of each are listed in the JSON), so one busy moment on a shared box does not decide
 # a ratio. On a busy box the wall-clock figures mean little (CPU s/1M and the
 # callgrind counts still hold), so the JSON says how busy it was: the load
 # average, box_cpu_pressure_pct per row (PSI: the share of the time some
@@ -612,6 +612,8 @@ measure() {
         set_val "$name" first_s "$(median "${S_FIRST[@]}")"
     fi
     set_val "$name" samples_wall_s "[$(IFS=,; echo "${S_WALL[*]}")]"
+    set_val "$name" samples_peak_rss_mb "[$(IFS=,; echo "${S_RSS[*]}")]"
+    set_val "$name" samples_cpu_s "[$(IFS=,; echo "${S_CPU[*]}")]"
 }
 
 # ---- freshness -------------------------------------------------------------
