@@ -22,6 +22,8 @@ struct dims {
     size_t n_tenants, cap_tenants;
     struct u64map tenant_index; /* hash(name) -> tenant */
     struct u64map row_index;    /* hash(tenant, channel, queue) -> row */
+    struct dims_row_ref *ids;   /* the rows dims_row_id numbered */
+    size_t n_ids, cap_ids;
 };
 
 struct dims *dims_new(const struct config *cfg)
@@ -46,6 +48,7 @@ void dims_destroy(struct dims *d)
         free(d->tenants[i].rows);
     }
     free(d->tenants);
+    free(d->ids);
     u64map_release(&d->tenant_index);
     u64map_release(&d->row_index);
     free(d);
@@ -202,6 +205,33 @@ int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
     }
     row = intern_row(d, tenant, channel, queue, pair_hash, true);
     return row < 0 ? -1 : add_rollups(d, tenant, row);
+}
+
+int dims_row_id(struct dims *d, int tenant, int dim)
+{
+    struct dim *r = &d->tenants[tenant].rows[dim];
+
+    if (r->id_plus1 == 0) {
+        if (d->n_ids >= (size_t)INT32_MAX ||
+            grow((void **)&d->ids, &d->cap_ids, d->n_ids + 1,
+                 sizeof(*d->ids)) < 0) {
+            return -1;
+        }
+        d->ids[d->n_ids] = (struct dims_row_ref){(uint32_t)tenant,
+                                                 (uint32_t)dim};
+        r->id_plus1 = (uint32_t)++d->n_ids;
+    }
+    return (int)(r->id_plus1 - 1);
+}
+
+struct dims_row_ref dims_row_of(const struct dims *d, uint32_t id)
+{
+    return d->ids[id];
+}
+
+size_t dims_row_ids(const struct dims *d)
+{
+    return d->n_ids;
 }
 
 const char *dims_tenant_name(const struct dims *d, int tenant)

@@ -24,6 +24,12 @@ struct dim {
     bool leaf;                /* a CHANNEL:QUEUE seen in events (or _other) */
     int rollup[DIMS_ROLLUPS]; /* leaf rows only: this row and its roll-ups */
     int64_t target_ms;        /* service-level target of the channel */
+    uint32_t id_plus1;        /* dims_row_id + 1, or 0 before one is asked */
+};
+
+/* A tenant's row as one number. */
+struct dims_row_ref {
+    uint32_t tenant, dim;
 };
 
 struct dims;
@@ -54,6 +60,13 @@ uint64_t dims_pair_hash(const char *channel, const char *queue);
 /* dims_pair with pair_hash = dims_pair_hash(channel, queue). */
 int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
                      const char *queue, uint64_t pair_hash, bool *folded);
+
+/* A number for a row of a tenant (0, 1, 2, ... in the order first asked,
+ * kept for good): struct corr_rec names a row by it. Returns -1 when out of
+ * memory. dims_row_of turns it back; ids go up to dims_row_ids() - 1. */
+int dims_row_id(struct dims *d, int tenant, int dim);
+struct dims_row_ref dims_row_of(const struct dims *d, uint32_t id);
+size_t dims_row_ids(const struct dims *d);
 
 /* Borrowed views; valid until dims_destroy. */
 const char *dims_tenant_name(const struct dims *d, int tenant);

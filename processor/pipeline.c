@@ -81,11 +81,6 @@ struct pipeline {
     struct partition **parts;
     size_t n_parts, cap_parts;
     uint32_t next_part_id;
-    /* The leaf rows open records name (corr_rec.leaf), interned for good:
-     * at most limits.max_tenants x (limits.max_dims_per_tenant + 1). */
-    struct leaf_row *leaf_rows;
-    size_t n_leaf_rows, cap_leaf_rows;
-    struct u64map leaf_row_index;
     struct live_delta *live;   /* leaf rows; index via live_index */
     size_t n_live, cap_live;
     struct u64map live_index;
@@ -150,7 +145,6 @@ struct pipeline *pipeline_new(const struct config *cfg, bool event_clock,
     p->pending = agg_new(cfg->bucket_ms);
     p->scratch = agg_new(cfg->bucket_ms);
     p->dedupe = dedupe_new((size_t)cfg->dedupe_capacity, cfg->dedupe_horizon_ms);
-    u64map_init(&p->leaf_row_index);
     u64map_init(&p->live_index);
     u64map_init(&p->live_out_index);
     if (p->dims == NULL || p->pending == NULL || p->scratch == NULL ||
@@ -199,8 +193,6 @@ void pipeline_destroy(struct pipeline *p)
     free(p->live);
     free(p->live_out);
     free(p->oldest_out);
-    free(p->leaf_rows);
-    u64map_release(&p->leaf_row_index);
     free(p->leaf_min);
     free(p->leaves);
     free(p->corr_out);
@@ -270,28 +262,15 @@ int64_t pipeline_clock(const struct pipeline *p, int64_t now_ms)
 
 /* ---- leaf rows ---- */
 
-struct leaf_row {
-    uint32_t tenant, dim;
-};
-
-/* The id of a leaf row (corr_rec.leaf), or -1 when out of memory. */
+/* The id of a leaf row as corr_rec.leaf keeps it (dims numbers the rows;
+ * config_check bounds them to limits.max_tenants x
+ * (limits.max_dims_per_tenant + 1), under CORR_MAX_LEAVES), or -1 when out
+ * of memory. */
 static int leaf_of(struct pipeline *p, int tenant, int dim)
 {
-    uint64_t key = row_key((uint32_t)tenant, (uint32_t)dim);
-    uint32_t *idx = u64map_get(&p->leaf_row_index, key);
+    int id = dims_row_id(p->dims, tenant, dim);
 
-    if (idx != NULL) {
-        return (int)*idx;
-    }
-    if (p->n_leaf_rows >= CORR_MAX_LEAVES ||
-        grow_array((void **)&p->leaf_rows, &p->cap_leaf_rows,
-                   p->n_leaf_rows + 1, sizeof(*p->leaf_rows)) < 0 ||
-        u64map_put(&p->leaf_row_index, key, (uint32_t)p->n_leaf_rows) < 0) {
-        return -1;
-    }
-    p->leaf_rows[p->n_leaf_rows] =
-        (struct leaf_row){(uint32_t)tenant, (uint32_t)dim};
-    return (int)p->n_leaf_rows++;
+    return id < 0 || (uint32_t)id >= CORR_MAX_LEAVES ? -1 : id;
 }
 
 /* ---- live gauges ---- */
@@ -321,8 +300,8 @@ static struct live_delta *live_row(struct pipeline *p, uint32_t tenant,
 /* Adds sign to the gauge of a record's kind on the record's row. */
 static int live_change(struct pipeline *p, const struct corr_rec *r, int sign)
 {
-    const struct leaf_row *l = &p->leaf_rows[r->leaf];
-    struct live_delta *d = live_row(p, l->tenant, l->dim);
+    struct dims_row_ref l = dims_row_of(p->dims, r->leaf);
+    struct live_delta *d = live_row(p, l.tenant, l.dim);
 
     if (d == NULL) {
         return -1;
@@ -1016,7 +995,7 @@ static void scan_rec(const struct corr_rec *r, int64_t start_ms, void *arg)
 /* Sizes the scratch of build_oldest to the leaf rows interned now. */
 static int oldest_scratch(struct pipeline *p)
 {
-    size_t total = p->n_leaf_rows, old = p->cap_leaf_min;
+    size_t total = dims_row_ids(p->dims), old = p->cap_leaf_min;
 
     if (grow_array((void **)&p->leaf_min, &p->cap_leaf_min, total,
                    sizeof(*p->leaf_min)) < 0 ||
@@ -1055,12 +1034,12 @@ static int build_oldest_part(struct pipeline *p, struct partition *part)
     p->n_leaves = 0;
     corr_foreach(part->corr, scan_rec, p);
     for (size_t i = 0; i < p->n_leaves; i++) {
-        const struct leaf_row *l = &p->leaf_rows[p->leaves[i]];
+        struct dims_row_ref l = dims_row_of(p->dims, p->leaves[i]);
         int64_t *m = &p->leaf_min[p->leaves[i]];
-        const struct dim *row = dims_get(p->dims, (int)l->tenant, (int)l->dim);
+        const struct dim *row = dims_get(p->dims, (int)l.tenant, (int)l.dim);
 
         for (int k = 0; k < DIMS_ROLLUPS && rc == 0; k++) {
-            rc = oldest_note(&part->computed, l->tenant,
+            rc = oldest_note(&part->computed, l.tenant,
                              (uint32_t)row->rollup[k], *m);
         }
         *m = INT64_MAX;
@@ -1157,16 +1136,15 @@ static int append_line(struct pipeline *p, uint64_t key,
     }
     o = put_hex16(p->values + p->values_len, key);
     if (r != NULL) {
-        const struct leaf_row *l = &p->leaf_rows[r->leaf];
-        const struct dim *row = dims_get(p->dims, (int)l->tenant,
-                                         (int)l->dim);
+        struct dims_row_ref l = dims_row_of(p->dims, r->leaf);
+        const struct dim *row = dims_get(p->dims, (int)l.tenant, (int)l.dim);
         *o++ = ' ';
         o = put_i64(o, start_ms);
         *o++ = ' ';
         *o++ = kind_chars[r->kind];
         *o++ = ' ';
         *o++ = r->waiting ? '1' : '0';
-        o = put_word(o, dims_tenant_name(p->dims, (int)l->tenant));
+        o = put_word(o, dims_tenant_name(p->dims, (int)l.tenant));
         o = put_word(o, row->channel);
         o = put_word(o, row->queue);
     }

@@ -1205,6 +1205,39 @@ static void test_dims_tenant_interning_idempotent_and_capped(void **state)
     config_release(&cfg);
 }
 
+/* Row ids across tenants: numbered in the order asked, the same id for the
+ * same row, and turned back into the tenant and row they were given for. */
+static void test_dims_row_ids_number_rows_of_all_tenants(void **state)
+{
+    struct config cfg;
+    struct dims *d;
+    bool folded;
+    int a, b, c;
+
+    (void)state;
+    assert_int_equal(config_init(&cfg), 0);
+    d = dims_new(&cfg);
+    assert_int_equal(dims_tenant(d, "acme"), 0);
+    assert_int_equal(dims_tenant(d, "globex"), 1);
+    a = dims_pair(d, 0, "chat", "a", &folded);
+    b = dims_pair(d, 1, "chat", "a", &folded);
+    c = dims_pair(d, 0, "phone", "b", &folded);
+    assert_int_equal(dims_row_ids(d), 0);
+    assert_int_equal(dims_row_id(d, 1, b), 0);
+    assert_int_equal(dims_row_id(d, 0, c), 1);
+    assert_int_equal(dims_row_id(d, 0, a), 2);
+    assert_int_equal(dims_row_id(d, 1, b), 0);
+    assert_int_equal(dims_row_ids(d), 3);
+    assert_int_equal(dims_row_of(d, 0).tenant, 1);
+    assert_int_equal(dims_row_of(d, 0).dim, b);
+    assert_int_equal(dims_row_of(d, 1).tenant, 0);
+    assert_int_equal(dims_row_of(d, 1).dim, c);
+    assert_int_equal(dims_row_of(d, 2).tenant, 0);
+    assert_int_equal(dims_row_of(d, 2).dim, a);
+    dims_destroy(d);
+    config_release(&cfg);
+}
+
 static void test_dims_pairs_beyond_cap_fold_into_other(void **state)
 {
     struct config cfg;
@@ -1309,6 +1342,7 @@ int main(void)
         cmocka_unit_test(test_agg_clear_empties_and_reuses_cells_fresh),
         cmocka_unit_test(test_dims_rollups_point_at_all_rows),
         cmocka_unit_test(test_dims_tenant_interning_idempotent_and_capped),
+        cmocka_unit_test(test_dims_row_ids_number_rows_of_all_tenants),
         cmocka_unit_test(test_dims_pairs_beyond_cap_fold_into_other),
     };
 
