@@ -47,6 +47,16 @@ struct rank {
     uint32_t pos;
 };
 
+/* A record's start is stored as start - base + 2^31 when that fits in
+ * [0, FAR); FAR means the start is far[pos]. */
+#define FAR UINT32_MAX
+#define HALF (INT64_C(1) << 31)
+/* Far starts tolerated beyond those left by the last rebase before the
+ * base moves (plus a quarter of the open records). */
+#define FAR_SLACK 4096
+/* Starts sampled to choose a base. */
+#define BASE_SAMPLES 1024
+
 /* Records live in one array; closed ones are chained through start into
  * a free list. Records carry no links in opening order (8 bytes each): the
  * order eviction needs is built only once there is something to evict, and
@@ -60,16 +70,6 @@ struct rank {
  * mismatches are told without reading the record; 0 is empty. Half of
  * tagidx's 8-byte slots; the price is that a deletion reads the keys of the
  * records it moves, to find where their probes start. */
-/* A record's start is stored as start - base + 2^31 when that fits in
- * [0, FAR); FAR means the start is far[pos]. */
-#define FAR UINT32_MAX
-#define HALF (INT64_C(1) << 31)
-/* Far starts tolerated beyond those left by the last rebase before the
- * base moves (plus a quarter of the open records). */
-#define FAR_SLACK 4096
-/* Starts sampled to choose a base. */
-#define BASE_SAMPLES 1024
-
 struct corr {
     struct corr_rec *recs;
     uint32_t cap, used;
@@ -520,10 +520,12 @@ static struct corr_rec *scan_oldest(struct corr *c)
 
     for (uint32_t i = 0; i < c->used; i++) {
         struct corr_rec *r = &c->recs[i];
-        if (r->key != 0 &&
-            (best == NULL || decode(c, i, r->start) < best_ms)) {
-            best = r;
-            best_ms = decode(c, i, r->start);
+        if (r->key != 0) {
+            int64_t ms = decode(c, i, r->start);
+            if (best == NULL || ms < best_ms) {
+                best = r;
+                best_ms = ms;
+            }
         }
     }
     return best;
