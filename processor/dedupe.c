@@ -77,6 +77,10 @@ int dedupe_reserve(struct dedupe *d)
         tagidx_release(&d->index);
         return -1;
     }
+    /* All of it becomes resident (dedupe_populate, or the ids themselves):
+     * in huge pages that is one fault per 2 MiB instead of 512, each of
+     * which cost several microseconds of a shared CPU. */
+    mem_ask_huge(d->ring, d->cap * sizeof(*d->ring));
     return 0;
 }
 
