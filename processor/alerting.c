@@ -9,6 +9,7 @@
 #include "alert.h"
 #include "amclient.h"
 #include "log.h"
+#include "mem.h"
 #include "metrics_catalog.h"
 #include "rules.h"
 #include "tstamp.h"
@@ -80,26 +81,6 @@ struct alerting {
     struct log_limit limit;
 };
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap = *cap ? *cap : 16;
-    void *p;
-
-    if (need <= *cap) {
-        return 0;
-    }
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    p = realloc(*arr, ncap * elem);
-    if (p == NULL) {
-        return -1;
-    }
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 /* ---- transitions ---- */
 
 static void count_failure(struct alerting *al, const char *sink)
@@ -148,7 +129,7 @@ static void on_transition(const struct alert *a, void *opaque)
     bool keep = a->status == ALERT_PENDING || a->status == ALERT_FIRING;
 
     count_transition(al, a);
-    if (grow((void **)&al->tx, &al->cap_tx, al->n_tx + 1, sizeof(*al->tx)) <
+    if (mem_grow((void **)&al->tx, &al->cap_tx, al->n_tx + 1, sizeof(*al->tx)) <
         0) {
         count_failure(al, "redis");
         return;
@@ -239,7 +220,7 @@ static int add_row(struct alerting *al, const char *tenant, const char *channel,
 {
     struct row *r;
 
-    if (grow((void **)&al->rows, &al->cap_rows, al->n_rows + 1,
+    if (mem_grow((void **)&al->rows, &al->cap_rows, al->n_rows + 1,
              sizeof(*al->rows)) < 0) {
         return -1;
     }
@@ -489,7 +470,7 @@ static void resolve_gone(struct restore_ctx *rc, const char *fp,
     char *msg = dump(alert_state_resolved(state, al->now_ms));
     struct pending *p;
 
-    if (grow((void **)&al->tx, &al->cap_tx, al->n_tx + 1, sizeof(*al->tx)) <
+    if (mem_grow((void **)&al->tx, &al->cap_tx, al->n_tx + 1, sizeof(*al->tx)) <
         0) {
         free(msg);
         return;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem.h"
 #include "u64map.h"
 
 struct tenant {
@@ -54,26 +55,6 @@ void dims_destroy(struct dims *d)
     free(d);
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap = *cap ? *cap * 2 : 8;
-    void *p;
-
-    if (need <= *cap) {
-        return 0;
-    }
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    p = realloc(*arr, ncap * elem);
-    if (p == NULL) {
-        return -1;
-    }
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 uint64_t dims_tenant_key(const char *name)
 {
     return hash64(name, strlen(name), 0x7465);
@@ -94,7 +75,7 @@ int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
     }
     if ((int64_t)d->n_tenants >= d->cfg->max_tenants ||
         d->n_tenants >= (size_t)DIMS_MAX_TENANTS ||
-        grow((void **)&d->tenants, &d->cap_tenants, d->n_tenants + 1,
+        mem_grow((void **)&d->tenants, &d->cap_tenants, d->n_tenants + 1,
              sizeof(*d->tenants)) < 0 ||
         u64map_put(&d->tenant_index, key, (uint32_t)d->n_tenants) < 0) {
         return -1;
@@ -132,7 +113,7 @@ static int intern_row(struct dims *d, int tenant, const char *channel,
     if (t->n_rows >= (size_t)DIMS_MAX_ROWS) {
         return -1;
     }
-    if (grow((void **)&t->rows, &t->cap_rows, t->n_rows + 1, sizeof(*t->rows)) <
+    if (mem_grow((void **)&t->rows, &t->cap_rows, t->n_rows + 1, sizeof(*t->rows)) <
             0 ||
         u64map_put(&d->row_index, key, (uint32_t)t->n_rows) < 0) {
         return -1;
@@ -213,7 +194,7 @@ int dims_row_id(struct dims *d, int tenant, int dim)
 
     if (r->id_plus1 == 0) {
         if (d->n_ids >= (size_t)INT32_MAX ||
-            grow((void **)&d->ids, &d->cap_ids, d->n_ids + 1,
+            mem_grow((void **)&d->ids, &d->cap_ids, d->n_ids + 1,
                  sizeof(*d->ids)) < 0) {
             return -1;
         }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* mem: advice to the kernel about big arrays (huge pages, faulting pages in ahead of use). */
+/* mem: growing arrays, and advice to the kernel about big ones (huge pages, faulting pages in ahead of use). */
 /* madvise and its MADV_HUGEPAGE and MADV_POPULATE_WRITE are Linux
  * extensions. */
 #define _DEFAULT_SOURCE
 #include "mem.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -45,4 +46,24 @@ void mem_populate(const void *p, size_t bytes)
     (void)p;
     (void)bytes;
 #endif
+}
+
+int mem_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap = *cap ? *cap : 16;
+    void *p;
+
+    if (need <= *cap) {
+        return 0;
+    }
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    p = realloc(*arr, ncap * elem);
+    if (p == NULL) {
+        return -1;
+    }
+    *arr = p;
+    *cap = ncap;
+    return 0;
 }

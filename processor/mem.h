@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* mem: advice to the kernel about big arrays (huge pages, faulting pages in ahead of use). */
+/* mem: growing arrays, and advice to the kernel about big ones (huge pages, faulting pages in ahead of use). */
 #ifndef TP_MEM_H
 #define TP_MEM_H
 
@@ -17,5 +17,10 @@ void mem_ask_huge(void *p, size_t bytes);
  * were written, contents unchanged, so another thread may be using them.
  * Does nothing where the kernel lacks MADV_POPULATE_WRITE (Linux < 5.14). */
 void mem_populate(const void *p, size_t bytes);
+
+/* Makes the array *arr (realloc'd, *cap elements of elem bytes) hold at
+ * least need elements, doubling its capacity from 16. Returns 0, or -1 when
+ * out of memory (*arr and *cap unchanged). */
+int mem_grow(void **arr, size_t *cap, size_t need, size_t elem);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "corr.h"
 #include "dedupe.h"
+#include "mem.h"
 #include "scan.h"
 #include "u64map.h"
 
@@ -106,26 +107,6 @@ struct pipeline {
     struct flush_batch batch;
 };
 
-static int grow_array(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap = *cap ? *cap : 16;
-    void *p;
-
-    if (need <= *cap) {
-        return 0;
-    }
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    p = realloc(*arr, ncap * elem);
-    if (p == NULL) {
-        return -1;
-    }
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 static uint64_t row_key(uint32_t tenant, uint32_t dim)
 {
     return ((uint64_t)(tenant + 1) << 32) | dim;
@@ -212,7 +193,7 @@ struct partition *pipeline_partition(struct pipeline *p, const char *name)
             return p->parts[i];
         }
     }
-    if (grow_array((void **)&p->parts, &p->cap_parts, p->n_parts + 1,
+    if (mem_grow((void **)&p->parts, &p->cap_parts, p->n_parts + 1,
                    sizeof(*p->parts)) < 0 ||
         (part = calloc(1, sizeof(*part))) == NULL) {
         return NULL;
@@ -285,7 +266,7 @@ static struct live_delta *live_row(struct pipeline *p, uint32_t tenant,
     if (idx != NULL) {
         return &p->live[*idx];
     }
-    if (grow_array((void **)&p->live, &p->cap_live, p->n_live + 1,
+    if (mem_grow((void **)&p->live, &p->cap_live, p->n_live + 1,
                    sizeof(*p->live)) < 0 ||
         u64map_put(&p->live_index, key, (uint32_t)p->n_live) < 0) {
         return NULL;
@@ -332,7 +313,7 @@ static int mark_dirty(struct pipeline *p, struct partition *part,
     if (!p->persist || r->dirty) {
         return 0;
     }
-    if (grow_array((void **)&part->dirty, &part->cap_dirty,
+    if (mem_grow((void **)&part->dirty, &part->cap_dirty,
                    part->n_dirty + 1, sizeof(*part->dirty)) < 0) {
         return -1;
     }
@@ -348,7 +329,7 @@ static int mark_closed(struct pipeline *p, struct partition *part,
     if (!p->persist || !r->logged) {
         return 0;
     }
-    if (grow_array((void **)&part->closed, &part->cap_closed,
+    if (mem_grow((void **)&part->closed, &part->cap_closed,
                    part->n_closed + 1, sizeof(*part->closed)) < 0) {
         return -1;
     }
@@ -690,7 +671,7 @@ static int note_late(struct pipeline *p, int tenant)
 {
     size_t n = p->cap_late;
 
-    if (grow_array((void **)&p->late_by_tenant, &p->cap_late,
+    if (mem_grow((void **)&p->late_by_tenant, &p->cap_late,
                    (size_t)tenant + 1, sizeof(*p->late_by_tenant)) < 0) {
         return -1;
     }
@@ -932,7 +913,7 @@ static int build_live(struct pipeline *p)
             uint32_t *idx = u64map_get(&p->live_out_index, key);
             struct live_delta *o;
             if (idx == NULL) {
-                if (grow_array((void **)&p->live_out, &p->cap_live_out,
+                if (mem_grow((void **)&p->live_out, &p->cap_live_out,
                                p->n_live_out + 1, sizeof(*p->live_out)) < 0 ||
                     u64map_put(&p->live_out_index, key,
                                (uint32_t)p->n_live_out) < 0) {
@@ -966,7 +947,7 @@ static int oldest_note(struct oldest_set *s, uint32_t tenant, uint32_t dim,
         }
         return 0;
     }
-    if (grow_array((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0 ||
+    if (mem_grow((void **)&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0 ||
         u64map_put(&s->index, key, (uint32_t)s->n) < 0) {
         return -1;
     }
@@ -997,9 +978,9 @@ static int oldest_scratch(struct pipeline *p)
 {
     size_t total = dims_row_ids(p->dims), old = p->cap_leaf_min;
 
-    if (grow_array((void **)&p->leaf_min, &p->cap_leaf_min, total,
+    if (mem_grow((void **)&p->leaf_min, &p->cap_leaf_min, total,
                    sizeof(*p->leaf_min)) < 0 ||
-        grow_array((void **)&p->leaves, &p->cap_leaves, total,
+        mem_grow((void **)&p->leaves, &p->cap_leaves, total,
                    sizeof(*p->leaves)) < 0) {
         return -1;
     }
@@ -1014,7 +995,7 @@ static int oldest_emit(struct pipeline *p, struct partition *part,
 {
     struct oldest_update *u;
 
-    if (grow_array((void **)&p->oldest_out, &p->cap_oldest_out,
+    if (mem_grow((void **)&p->oldest_out, &p->cap_oldest_out,
                    p->n_oldest_out + 1, sizeof(*p->oldest_out)) < 0) {
         return -1;
     }
@@ -1130,7 +1111,7 @@ static int append_line(struct pipeline *p, uint64_t key,
     size_t need = 64 + EVENT_TENANT_MAX + 2 * EVENT_DIM_MAX;
     char *o;
 
-    if (grow_array((void **)&p->values, &p->values_cap, p->values_len + need,
+    if (mem_grow((void **)&p->values, &p->values_cap, p->values_len + need,
                    1) < 0) {
         return -1;
     }
@@ -1281,7 +1262,7 @@ static int build_corr(struct pipeline *p)
         }
         snapshot_taken |= reset;
         part->log_next = reset ? lines : part->log_lines + lines;
-        if (grow_array((void **)&p->corr_out, &p->cap_corr_out,
+        if (mem_grow((void **)&p->corr_out, &p->cap_corr_out,
                        p->n_corr_out + 1, sizeof(*p->corr_out)) < 0) {
             return -1;
         }
