@@ -129,8 +129,8 @@ static void on_transition(const struct alert *a, void *opaque)
     bool keep = a->status == ALERT_PENDING || a->status == ALERT_FIRING;
 
     count_transition(al, a);
-    if (mem_grow((void **)&al->tx, &al->cap_tx, al->n_tx + 1, sizeof(*al->tx)) <
-        0) {
+    if (mem_grow((void **)&al->tx, &al->cap_tx, al->n_tx + 1,
+                 sizeof(*al->tx)) < 0) {
         count_failure(al, "redis");
         return;
     }
@@ -221,7 +221,7 @@ static int add_row(struct alerting *al, const char *tenant, const char *channel,
     struct row *r;
 
     if (mem_grow((void **)&al->rows, &al->cap_rows, al->n_rows + 1,
-             sizeof(*al->rows)) < 0) {
+                 sizeof(*al->rows)) < 0) {
         return -1;
     }
     r = &al->rows[al->n_rows++];
@@ -470,8 +470,8 @@ static void resolve_gone(struct restore_ctx *rc, const char *fp,
     char *msg = dump(alert_state_resolved(state, al->now_ms));
     struct pending *p;
 
-    if (mem_grow((void **)&al->tx, &al->cap_tx, al->n_tx + 1, sizeof(*al->tx)) <
-        0) {
+    if (mem_grow((void **)&al->tx, &al->cap_tx, al->n_tx + 1,
+                 sizeof(*al->tx)) < 0) {
         free(msg);
         return;
     }

@@ -76,7 +76,7 @@ int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
     if ((int64_t)d->n_tenants >= d->cfg->max_tenants ||
         d->n_tenants >= (size_t)DIMS_MAX_TENANTS ||
         mem_grow((void **)&d->tenants, &d->cap_tenants, d->n_tenants + 1,
-             sizeof(*d->tenants)) < 0 ||
+                 sizeof(*d->tenants)) < 0 ||
         u64map_put(&d->tenant_index, key, (uint32_t)d->n_tenants) < 0) {
         return -1;
     }
@@ -113,8 +113,8 @@ static int intern_row(struct dims *d, int tenant, const char *channel,
     if (t->n_rows >= (size_t)DIMS_MAX_ROWS) {
         return -1;
     }
-    if (mem_grow((void **)&t->rows, &t->cap_rows, t->n_rows + 1, sizeof(*t->rows)) <
-            0 ||
+    if (mem_grow((void **)&t->rows, &t->cap_rows, t->n_rows + 1,
+                 sizeof(*t->rows)) < 0 ||
         u64map_put(&d->row_index, key, (uint32_t)t->n_rows) < 0) {
         return -1;
     }
@@ -195,7 +195,7 @@ int dims_row_id(struct dims *d, int tenant, int dim)
     if (r->id_plus1 == 0) {
         if (d->n_ids >= (size_t)INT32_MAX ||
             mem_grow((void **)&d->ids, &d->cap_ids, d->n_ids + 1,
-                 sizeof(*d->ids)) < 0) {
+                     sizeof(*d->ids)) < 0) {
             return -1;
         }
         d->ids[d->n_ids] = (struct dims_row_ref){(uint32_t)tenant,

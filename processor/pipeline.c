@@ -194,7 +194,7 @@ struct partition *pipeline_partition(struct pipeline *p, const char *name)
         }
     }
     if (mem_grow((void **)&p->parts, &p->cap_parts, p->n_parts + 1,
-                   sizeof(*p->parts)) < 0 ||
+                 sizeof(*p->parts)) < 0 ||
         (part = calloc(1, sizeof(*part))) == NULL) {
         return NULL;
     }
@@ -267,7 +267,7 @@ static struct live_delta *live_row(struct pipeline *p, uint32_t tenant,
         return &p->live[*idx];
     }
     if (mem_grow((void **)&p->live, &p->cap_live, p->n_live + 1,
-                   sizeof(*p->live)) < 0 ||
+                 sizeof(*p->live)) < 0 ||
         u64map_put(&p->live_index, key, (uint32_t)p->n_live) < 0) {
         return NULL;
     }
@@ -314,7 +314,7 @@ static int mark_dirty(struct pipeline *p, struct partition *part,
         return 0;
     }
     if (mem_grow((void **)&part->dirty, &part->cap_dirty,
-                   part->n_dirty + 1, sizeof(*part->dirty)) < 0) {
+                 part->n_dirty + 1, sizeof(*part->dirty)) < 0) {
         return -1;
     }
     part->dirty[part->n_dirty++] = corr_pos(part->corr, r);
@@ -330,7 +330,7 @@ static int mark_closed(struct pipeline *p, struct partition *part,
         return 0;
     }
     if (mem_grow((void **)&part->closed, &part->cap_closed,
-                   part->n_closed + 1, sizeof(*part->closed)) < 0) {
+                 part->n_closed + 1, sizeof(*part->closed)) < 0) {
         return -1;
     }
     part->closed[part->n_closed++] = r->key;
@@ -672,7 +672,7 @@ static int note_late(struct pipeline *p, int tenant)
     size_t n = p->cap_late;
 
     if (mem_grow((void **)&p->late_by_tenant, &p->cap_late,
-                   (size_t)tenant + 1, sizeof(*p->late_by_tenant)) < 0) {
+                 (size_t)tenant + 1, sizeof(*p->late_by_tenant)) < 0) {
         return -1;
     }
     memset(p->late_by_tenant + n, 0,
@@ -914,7 +914,7 @@ static int build_live(struct pipeline *p)
             struct live_delta *o;
             if (idx == NULL) {
                 if (mem_grow((void **)&p->live_out, &p->cap_live_out,
-                               p->n_live_out + 1, sizeof(*p->live_out)) < 0 ||
+                             p->n_live_out + 1, sizeof(*p->live_out)) < 0 ||
                     u64map_put(&p->live_out_index, key,
                                (uint32_t)p->n_live_out) < 0) {
                     return -1;
@@ -979,9 +979,9 @@ static int oldest_scratch(struct pipeline *p)
     size_t total = dims_row_ids(p->dims), old = p->cap_leaf_min;
 
     if (mem_grow((void **)&p->leaf_min, &p->cap_leaf_min, total,
-                   sizeof(*p->leaf_min)) < 0 ||
+                 sizeof(*p->leaf_min)) < 0 ||
         mem_grow((void **)&p->leaves, &p->cap_leaves, total,
-                   sizeof(*p->leaves)) < 0) {
+                 sizeof(*p->leaves)) < 0) {
         return -1;
     }
     for (size_t i = old; i < p->cap_leaf_min; i++) {
@@ -996,7 +996,7 @@ static int oldest_emit(struct pipeline *p, struct partition *part,
     struct oldest_update *u;
 
     if (mem_grow((void **)&p->oldest_out, &p->cap_oldest_out,
-                   p->n_oldest_out + 1, sizeof(*p->oldest_out)) < 0) {
+                 p->n_oldest_out + 1, sizeof(*p->oldest_out)) < 0) {
         return -1;
     }
     u = &p->oldest_out[p->n_oldest_out++];
@@ -1112,7 +1112,7 @@ static int append_line(struct pipeline *p, uint64_t key,
     char *o;
 
     if (mem_grow((void **)&p->values, &p->values_cap, p->values_len + need,
-                   1) < 0) {
+                 1) < 0) {
         return -1;
     }
     o = put_hex16(p->values + p->values_len, key);
@@ -1263,7 +1263,7 @@ static int build_corr(struct pipeline *p)
         snapshot_taken |= reset;
         part->log_next = reset ? lines : part->log_lines + lines;
         if (mem_grow((void **)&p->corr_out, &p->cap_corr_out,
-                       p->n_corr_out + 1, sizeof(*p->corr_out)) < 0) {
+                     p->n_corr_out + 1, sizeof(*p->corr_out)) < 0) {
             return -1;
         }
         /* text holds an offset for now: the arena may still move. */

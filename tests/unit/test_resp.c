@@ -47,23 +47,31 @@ static char *joined(const struct resp *r, size_t *len)
     return out;
 }
 
+/* Checks that the segments of r, in order, are exactly want[0 .. len). */
+static void assert_segments(const struct resp *r, const char *want,
+                            size_t len)
+{
+    size_t got_len;
+    char *got = joined(r, &got_len);
+
+    assert_int_equal(got_len, len);
+    assert_memory_equal(got, want, len);
+    free(got);
+}
+
 /* Encodes argv with in_place and checks the bytes against hiredis's;
  * returns the number of segments. */
 static size_t check_encoding(size_t argc, const char **argv,
                              const size_t *lens, size_t in_place)
 {
     struct resp r;
-    size_t want_len, got_len, segments;
+    size_t want_len, segments;
     char *want = hiredis_bytes(argc, argv, lens, &want_len);
-    char *got;
 
     resp_init(&r);
     assert_int_equal(resp_encode(&r, argc, argv, lens, in_place), 0);
-    got = joined(&r, &got_len);
-    assert_int_equal(got_len, want_len);
-    assert_memory_equal(got, want, want_len);
+    assert_segments(&r, want, want_len);
     segments = r.n;
-    free(got);
     free(want);
     resp_release(&r);
     return segments;
@@ -136,8 +144,8 @@ static void test_resp_advance_leaves_the_unwritten_rest(void **state)
     const char *argv[] = {"RPUSH", "key", NULL, "tail"};
     size_t lens[] = {5, 3, big, 4};
     size_t steps[] = {1, 7, 13, 4096, 1, 5000, 99, 100000};
-    size_t want_len, got_len, at = 0;
-    char *want, *got;
+    size_t want_len, at = 0;
+    char *want;
     struct resp r;
 
     (void)state;
@@ -152,10 +160,7 @@ static void test_resp_advance_leaves_the_unwritten_rest(void **state)
         size_t step = steps[k] < want_len - at ? steps[k] : want_len - at;
         resp_advance(&r, step);
         at += step;
-        got = joined(&r, &got_len);
-        assert_int_equal(got_len, want_len - at);
-        assert_memory_equal(got, want + at, got_len);
-        free(got);
+        assert_segments(&r, want + at, want_len - at);
     }
     assert_int_equal(at, want_len);
     assert_int_equal(r.n, 0);
@@ -173,8 +178,8 @@ static void test_resp_reuse_after_a_bigger_command(void **state)
     size_t lens1[] = {5, 1, big};
     const char *argv2[] = {"PING"};
     size_t lens2[] = {4};
-    size_t want_len, got_len;
-    char *want, *got;
+    size_t want_len;
+    char *want;
     struct resp r;
 
     (void)state;
@@ -185,10 +190,7 @@ static void test_resp_reuse_after_a_bigger_command(void **state)
     assert_int_equal(resp_encode(&r, 3, argv1, lens1, 0), 0);
     assert_int_equal(resp_encode(&r, 1, argv2, lens2, 4096), 0);
     want = hiredis_bytes(1, argv2, lens2, &want_len);
-    got = joined(&r, &got_len);
-    assert_int_equal(got_len, want_len);
-    assert_memory_equal(got, want, want_len);
-    free(got);
+    assert_segments(&r, want, want_len);
     free(want);
     resp_release(&r);
     free(a);
