@@ -77,6 +77,10 @@
  * the consumer keeps the queue low too: at most this many requests). */
 #define WAKE_CHECK_MS 10
 #define WAKE_GAP_MS 100
+/* The longest a flush waits for earlier dead letters to be delivered. */
+#define DLQ_DRAIN_MS 10000
+/* The pause between two flush attempts of the shutdown. */
+#define DRAIN_RETRY_MS 200
 
 struct part_state {
     char topic[256];
@@ -108,6 +112,7 @@ struct consumer {
     size_t n_parts, cap_parts;
     bool paused;
     bool closing_abandoned; /* shutdown gave up writing the pending state */
+    int64_t deadline_mono;  /* 0, or the shutdown's: nothing waits past it */
     struct scanpool *scan;
     pthread_t populate; /* faults in the dedupe window at start */
     bool populating;    /* populate is to be joined */
@@ -295,10 +300,18 @@ static void remove_part(struct consumer *c, struct part_state *ps)
 
 /* ---- flush and commit ---- */
 
-/* Waits for every dead-letter message to be delivered. */
+/* Waits for every dead-letter message to be delivered (up to 10 s, or the
+ * shutdown deadline). */
 static int drain_dlq(struct consumer *c)
 {
-    rd_kafka_resp_err_t err = rd_kafka_flush(c->dlq, 10000);
+    int64_t ms = DLQ_DRAIN_MS;
+    rd_kafka_resp_err_t err;
+
+    if (c->deadline_mono > 0) {
+        int64_t left = c->deadline_mono - tstamp_mono_ms();
+        ms = left < ms ? (left < 0 ? 0 : left) : ms;
+    }
+    err = rd_kafka_flush(c->dlq, (int)ms);
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
@@ -1172,6 +1185,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
     int64_t deadline, loop_mono = tstamp_mono_ms();
     int rc = 0;
 
+    engine_watch_stop(c->engine, stop);
     while (!*stop && rc == 0) {
         rd_kafka_message_t *m;
         int64_t mono;
@@ -1229,13 +1243,15 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
             next_stats = mono + c->cfg->stats_interval_ms;
         }
     }
-    /* Drain: flush (retrying within the shutdown timeout, no attempt
-     * outlasting it), commit, leave. Redis records nothing of what could
-     * not be written: the next owners re-read it. */
+    /* Drain: flush (retrying within the shutdown timeout, no Redis call
+     * outlasting it), refresh the clock-driven values, commit, leave. Redis
+     * records nothing of what could not be written: the next owners re-read
+     * it. */
     deadline = loop_mono + c->cfg->shutdown_timeout_ms;
+    c->deadline_mono = deadline;
+    engine_drain(c->engine, deadline);
     for (;;) {
         int64_t left = deadline - tstamp_mono_ms();
-        struct timespec ts = {0, 200 * 1000000};
         if (left <= 0 || c->fatal[0] != '\0') {
             c->closing_abandoned = true;
             log_msg(LOG_ERROR, "consumer",
@@ -1245,11 +1261,16 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
             rc = -1;
             break;
         }
-        engine_limit_timeout(c->engine, left);
         if (flush(c) == 0) {
+            engine_drain_refresh(c->engine);
             break;
         }
-        nanosleep(&ts, NULL); /* retry backoff during shutdown */
+        /* Retry backoff during shutdown, ending by the deadline. */
+        left = deadline - tstamp_mono_ms();
+        if (left > 0) {
+            int64_t ms = left < DRAIN_RETRY_MS ? left : DRAIN_RETRY_MS;
+            nanosleep(&(struct timespec){0, (long)ms * 1000000}, NULL);
+        }
     }
     rd_kafka_consumer_close(c->rk);
     log_msg(LOG_INFO, "consumer", "left the group, stopped");

@@ -3,6 +3,7 @@
 #include "engine.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "alerting.h"
 #include "log.h"
@@ -38,6 +39,9 @@ struct engine {
     uint64_t applied_before; /* retries that found their flush applied */
     struct store *fstore;    /* a connection of its own for the flushes */
     int64_t sent_mono;       /* when the flush in flight was sent */
+    const volatile sig_atomic_t *stop; /* NULL, or see engine_watch_stop */
+    int64_t drain_deadline;  /* 0, or draining: see engine_drain */
+    int64_t drain_clock;     /* -1, or the clock the drain's refresh owes */
 };
 
 struct engine *engine_new(const struct config *cfg, bool event_clock,
@@ -59,6 +63,7 @@ struct engine *engine_new(const struct config *cfg, bool event_clock,
     }
     e->last_flush_mono = tstamp_mono_ms();
     e->last_tick_bucket = -1;
+    e->drain_clock = -1;
     e->event_clock = event_clock;
     return e;
 }
@@ -210,18 +215,32 @@ static void report_caps(struct engine *e)
     }
 }
 
-/* After a flush: gauges follow the clock; windows slide once per bucket. */
-static void tick(struct engine *e, int64_t clock, int64_t wall)
+static bool stop_seen(const struct engine *e)
 {
-    char err[256];
+    return e->stop != NULL && *e->stop != 0;
+}
+
+/* After a flush: gauges follow the clock; windows slide once per bucket.
+ * False when a stop signal came first or meanwhile (the sweep is left
+ * between two steps; every step is idempotent). */
+static bool tick(struct engine *e, int64_t clock, int64_t wall)
+{
+    char err[256], cursor[STORE_CURSOR_MAX] = "0";
     int64_t bucket = clock - clock % e->cfg->bucket_ms;
     bool slide = bucket != e->last_tick_bucket;
 
-    if (store_tick(e->store, clock, wall, slide, err, sizeof(err)) < 0) {
-        log_msg(LOG_WARN, "store", "tick failed: %s", err);
-        return;
-    }
+    do {
+        if (stop_seen(e)) {
+            return false;
+        }
+        if (store_tick_step(e->store, clock, wall, slide, cursor, err,
+                            sizeof(err)) < 0) {
+            log_msg(LOG_WARN, "store", "tick failed: %s", err);
+            return true;
+        }
+    } while (strcmp(cursor, "0") != 0);
     e->last_tick_bucket = bucket;
+    return true;
 }
 
 /* Copies the offsets of a new batch (members too: the caller's may move). */
@@ -307,12 +326,36 @@ bool engine_flush_retrying(const struct engine *e)
     return e->inflight != NULL && !store_flush_open(e->fstore);
 }
 
+/* After a flush: the clock-driven values, then the alert rules. False when
+ * a stop signal cut it short. */
+static bool run_refresh(struct engine *e, int64_t clock)
+{
+    char err[512];
+
+    if (!tick(e, clock, tstamp_now_ms())) {
+        return false;
+    }
+    if (e->alerting != NULL &&
+        alerting_evaluate(e->alerting, clock, err, sizeof(err)) < 0) {
+        log_limited(&e->alert_limit, LOG_WARN, "alerts",
+                    "evaluation failed: %s", err);
+    }
+    return true;
+}
+
+/* The refresh, or (stopping) a note that engine_drain_refresh owes one. */
+static void refresh(struct engine *e, int64_t clock)
+{
+    if (e->drain_deadline > 0 || !run_refresh(e, clock)) {
+        e->drain_clock = clock;
+    }
+}
+
 /* What follows a flush's outcome: backoff, or the clock-driven values. */
 static int flush_finished(struct engine *e, int rc, const char *err)
 {
     const struct flush_batch *batch = e->inflight;
     int64_t mono = e->sent_mono;
-    char aerr[512];
 
     if (rc == STORE_FLUSH_CONFLICT) {
         log_msg(LOG_ERROR, "store", "%s", err);
@@ -344,13 +387,7 @@ static int flush_finished(struct engine *e, int rc, const char *err)
     e->retry_at_mono = 0;
     e->last_flush_mono = mono;
     e->flushed_bucket = batch->clock_ms - batch->clock_ms % e->cfg->bucket_ms;
-    tick(e, batch->clock_ms, tstamp_now_ms());
-    if (e->alerting != NULL &&
-        alerting_evaluate(e->alerting, batch->clock_ms, aerr, sizeof(aerr)) <
-            0) {
-        log_limited(&e->alert_limit, LOG_WARN, "alerts",
-                    "evaluation failed: %s", aerr);
-    }
+    refresh(e, batch->clock_ms);
     engine_publish_metrics(e);
     return 0;
 }
@@ -382,10 +419,27 @@ int engine_flush(struct engine *e, const struct store_offset *offsets,
     return rc < 0 ? rc : engine_flush_poll(e, -1);
 }
 
-void engine_limit_timeout(struct engine *e, int64_t ms)
+void engine_watch_stop(struct engine *e, const volatile sig_atomic_t *stop)
 {
-    store_limit_timeout(e->store, ms);
-    store_limit_timeout(e->fstore, ms);
+    e->stop = stop;
+}
+
+void engine_drain(struct engine *e, int64_t deadline_mono)
+{
+    e->stop = NULL; /* the deadline bounds the drain instead */
+    e->drain_deadline = deadline_mono;
+    store_set_deadline(e->store, deadline_mono);
+    store_set_deadline(e->fstore, deadline_mono);
+}
+
+void engine_drain_refresh(struct engine *e)
+{
+    int64_t clock = e->drain_clock;
+
+    if (clock >= 0) {
+        e->drain_clock = -1;
+        run_refresh(e, clock);
+    }
 }
 
 static void write_by_type(FILE *out, const char *label, const uint64_t *v)

@@ -3,6 +3,7 @@
 #ifndef TP_ENGINE_H
 #define TP_ENGINE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,9 +81,17 @@ bool engine_flush_busy(const struct engine *e);
 /* A batch failed and waits to be resent. */
 bool engine_flush_retrying(const struct engine *e);
 
-/* Lowers the Redis timeouts to ms (a shutdown deadline); see
- * store_limit_timeout. */
-void engine_limit_timeout(struct engine *e, int64_t ms);
+/* Once *stop is set (a signal), the refresh that follows every applied
+ * flush (the clock-driven values, then the alert rules) is put off to
+ * engine_drain_refresh, and a sweep in progress ends between two of its
+ * calls: the shutdown's time goes to the flushes first. */
+void engine_watch_stop(struct engine *e, const volatile sig_atomic_t *stop);
+/* Shutdown from here on: no Redis call outlasts deadline_mono (see
+ * store_set_deadline), and the refresh is put off as above. */
+void engine_drain(struct engine *e, int64_t deadline_mono);
+/* Runs the refresh put off, once, for the last flush applied, within the
+ * deadline (a failure is logged, not returned). */
+void engine_drain_refresh(struct engine *e);
 
 /* The offsets of the last batch engine_flush applied (valid until the next
  * engine_flush). */

@@ -36,9 +36,10 @@
 --   PREFIX:tenants from cursor returns (COUNT count): refresh oldest_wait_ms
 --   from the clock (live deletes it when a row's last wait ends); with
 --   slide = 1 (the clock entered a new bucket) slide every window of their
---   rows too. Reply {rows refreshed, next cursor}: store.c calls again until
---   the cursor is 0, so no call holds Redis for long however many rows there
---   are (a tenant returned twice is refreshed twice; both are idempotent).
+--   rows too. Reply {rows refreshed, next cursor}: touchpointd calls again
+--   until the cursor is 0 (or a stop signal ends the sweep), so no call holds
+--   Redis for long however many rows there are (a tenant returned twice is
+--   refreshed twice; both are idempotent).
 -- rows   prefix
 --   Every tenant's leaf rows: a flat list {tenant dim}*.
 -- alert_read prefix clock res n {tenant dim source field window ncount

@@ -65,7 +65,7 @@ struct store {
     struct args a;
     size_t unwritten; /* bytes of arguments appended since the last write */
     struct store_stats stats;
-    int64_t timeout_ms; /* connect and command timeout in force */
+    int64_t deadline_mono; /* 0, or no call may outlast it (shutdown) */
     struct store_tx {   /* the flush transaction in flight */
         bool open;
         size_t expect, got; /* replies */
@@ -429,17 +429,36 @@ static int handshake(struct store *s, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* The connect and command timeout in force: redis.timeout, or what is left
+ * before the deadline when that is less. */
+static int64_t timeout_ms(const struct store *s)
+{
+    int64_t ms = s->cfg->redis_timeout_ms;
+
+    if (s->deadline_mono > 0) {
+        int64_t left = s->deadline_mono - tstamp_mono_ms();
+        if (left < ms) {
+            ms = left < 1 ? 1 : left;
+        }
+    }
+    return ms;
+}
+
 static struct timeval timeout_tv(const struct store *s)
 {
-    int64_t ms = s->timeout_ms > 0 ? s->timeout_ms : s->cfg->redis_timeout_ms;
+    int64_t ms = timeout_ms(s);
 
     return (struct timeval){(time_t)(ms / 1000),
                             (suseconds_t)(ms % 1000) * 1000};
 }
 
-void store_limit_timeout(struct store *s, int64_t ms)
+void store_set_deadline(struct store *s, int64_t deadline_mono)
 {
-    s->timeout_ms = ms < s->cfg->redis_timeout_ms ? (ms < 1 ? 1 : ms) : 0;
+    s->deadline_mono = deadline_mono;
+    if (s->tx.open && deadline_mono > 0 &&
+        deadline_mono < s->tx.deadline_mono) {
+        s->tx.deadline_mono = deadline_mono; /* the flush in flight too */
+    }
     if (s->ctx != NULL) {
         redisSetTimeout(s->ctx, timeout_tv(s));
     }
@@ -449,7 +468,17 @@ int store_connect(struct store *s, char *errstr, size_t errstr_size)
 {
     struct timeval tv = timeout_tv(s);
 
+    if (s->deadline_mono > 0 && tstamp_mono_ms() >= s->deadline_mono) {
+        snprintf(errstr, errstr_size,
+                 "redis %s:%d: the shutdown deadline has passed", s->url.host,
+                 s->url.port);
+        s->stats.errors++;
+        return -1;
+    }
     if (s->ctx != NULL) {
+        if (s->deadline_mono > 0) { /* what is left shrinks call by call */
+            redisSetTimeout(s->ctx, tv);
+        }
         return 0;
     }
     s->ctx = redisConnectWithTimeout(s->url.host, s->url.port, tv);
@@ -810,9 +839,7 @@ int store_flush_send(struct store *s, const struct flush_batch *batch,
     s->tx = (struct store_tx){
         .open = true,
         .expect = (size_t)(s->stats.commands - before),
-        .deadline_mono = tstamp_mono_ms() + (s->timeout_ms > 0
-                                          ? s->timeout_ms
-                                          : s->cfg->redis_timeout_ms),
+        .deadline_mono = tstamp_mono_ms() + timeout_ms(s),
     };
     if (write_out(s) < 0) {
         return tx_fail(s, errstr, errstr_size, s->ctx->errstr);
@@ -852,8 +879,11 @@ int store_flush_poll(struct store *s, int wait_ms, char *errstr,
         }
         left = t->deadline_mono - tstamp_mono_ms();
         if (left <= 0) {
-            return tx_fail(s, errstr, errstr_size, "no reply within "
-                                                   "redis.timeout");
+            return tx_fail(s, errstr, errstr_size,
+                           s->deadline_mono > 0 &&
+                                   t->deadline_mono >= s->deadline_mono
+                               ? "no reply before the shutdown deadline"
+                               : "no reply within redis.timeout");
         }
         if (wait_ms >= 0 && left > wait_ms) {
             left = wait_ms;
@@ -918,39 +948,36 @@ static redisReply *call_args(struct store *s, char *errstr,
  * readers and the next flush get in between calls. */
 #define TICK_TENANTS 8
 
-int store_tick(struct store *s, int64_t clock_ms, int64_t wall_ms, bool slide,
-               char *errstr, size_t errstr_size)
+int store_tick_step(struct store *s, int64_t clock_ms, int64_t wall_ms,
+                    bool slide, char cursor[STORE_CURSOR_MAX], char *errstr,
+                    size_t errstr_size)
 {
-    char cursor[32] = "0";
+    redisReply *r;
+    const redisReply *c;
 
     if (store_connect(s, errstr, errstr_size) < 0) {
         return -1;
     }
-    do {
-        redisReply *r;
-        const redisReply *c;
-
-        begin_script(s, &s->a, "tick");
-        add_timing(s, &s->a, clock_ms, wall_ms, slide ? 1 : 0);
-        args_str(&s->a, cursor);
-        args_i64(&s->a, TICK_TENANTS);
-        if ((r = call_args(s, errstr, errstr_size)) == NULL) {
-            return -1;
-        }
-        c = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]
-                                                             : NULL;
-        if (c == NULL || c->type != REDIS_REPLY_STRING ||
-            c->len >= sizeof(cursor)) {
-            snprintf(errstr, errstr_size,
-                     "redis tick: the reply is not {rows, cursor}");
-            freeReplyObject(r);
-            s->stats.errors++;
-            return -1;
-        }
-        memcpy(cursor, c->str, c->len);
-        cursor[c->len] = '\0';
+    begin_script(s, &s->a, "tick");
+    add_timing(s, &s->a, clock_ms, wall_ms, slide ? 1 : 0);
+    args_str(&s->a, cursor);
+    args_i64(&s->a, TICK_TENANTS);
+    if ((r = call_args(s, errstr, errstr_size)) == NULL) {
+        return -1;
+    }
+    c = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]
+                                                         : NULL;
+    if (c == NULL || c->type != REDIS_REPLY_STRING ||
+        c->len >= STORE_CURSOR_MAX) {
+        snprintf(errstr, errstr_size,
+                 "redis tick: the reply is not {rows, cursor}");
         freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
+        s->stats.errors++;
+        return -1;
+    }
+    memcpy(cursor, c->str, c->len);
+    cursor[c->len] = '\0';
+    freeReplyObject(r);
     return 0;
 }
 

@@ -46,9 +46,10 @@ struct store *store_new(const struct config *cfg, char *errstr,
                         size_t errstr_size);
 void store_destroy(struct store *s);
 
-/* Lowers the connect and command timeout to ms while it is below
- * redis.timeout (a shutdown deadline); a larger ms restores redis.timeout. */
-void store_limit_timeout(struct store *s, int64_t ms);
+/* A deadline (tstamp_mono_ms; 0: none) no Redis call outlasts: each one's
+ * timeout is what is left before it when that is below redis.timeout, and
+ * calls made after it fail at once (shutdown). */
+void store_set_deadline(struct store *s, int64_t deadline_mono);
 
 /* Connects now (and loads the script). Returns 0 or -1 with errstr. */
 int store_connect(struct store *s, char *errstr, size_t errstr_size);
@@ -94,10 +95,15 @@ int store_read_corr(struct store *s, const char *group, const char *member,
 void store_offsets_key(const struct store *s, const char *group, char *buf,
                        size_t size);
 
-/* Refreshes the clock-driven values of every tenant: oldest_wait_ms, and with
- * slide the windows of rows that had no events. Returns 0 or -1. */
-int store_tick(struct store *s, int64_t clock_ms, int64_t wall_ms, bool slide,
-               char *errstr, size_t errstr_size);
+/* One step of refreshing the clock-driven values of every tenant
+ * (oldest_wait_ms, and with slide the windows of rows that had no events):
+ * the tenants one SSCAN step from cursor returns ("0" starts). cursor then
+ * holds the next step's, "0" once every tenant was refreshed. Each step holds
+ * Redis briefly; the caller may stop between them. Returns 0 or -1. */
+#define STORE_CURSOR_MAX 32
+int store_tick_step(struct store *s, int64_t clock_ms, int64_t wall_ms,
+                    bool slide, char cursor[STORE_CURSOR_MAX], char *errstr,
+                    size_t errstr_size);
 
 /* Reads recorded next offsets of members from offsets_key into next[i]
  * (-1 where none). Returns 0 or -1. */

@@ -6,6 +6,8 @@
 # keeps the state and retries; Redis, thawed (SIGCONT), then executes the
 # buffered transaction anyway. Exactly once means the retry must not add the
 # same deltas again: every KPI and live gauge equals the independent truth.
+# Then a second instance is stopped while Redis is frozen: it exits 1 within
+# service.shutdown_timeout, having written nothing.
 set -euo pipefail
 # shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
@@ -18,6 +20,7 @@ stall_s=12
 # under 16 kB (about 8 kB a second at 50 events/s), so it is read - and
 # executed - in one go.
 rate=50
+shutdown_timeout_ms=10000 # tpd_config's service.shutdown_timeout
 
 tp_start_redis "$dir/redis"
 tp_start_kafka "$dir/kafka"
@@ -66,5 +69,36 @@ check "SIGTERM: exit status 0 ($TPD_RC)" test "$TPD_RC" -eq 0
 check "a resent flush found its first attempt applied and applied nothing" \
     grep -q 'previous attempt of this flush had been applied' "$dir/run.err"
 check "every KPI count, sum and live gauge equals the truth: no delta applied twice" \
+    truth "$dir/valid.ndjson" "$live_min" "$live_max"
+
+# SIGTERM while Redis is frozen: nothing can be written, so the shutdown
+# gives up once service.shutdown_timeout has passed - no Redis call, the
+# flush in flight included, outlasting it - and exits 1; the next owner
+# re-reads from the recorded offsets.
+flushed_once() {
+    grep -q 'component=stats.* flushes=[1-9]' "$dir/second.err"
+}
+offsets_before=$(recorded rstall)
+live_min=$(now_ms)
+tpd_start second "$dir/run.yaml"
+pid=$TPD_PID
+tp_wait_for "the second instance to apply a flush" 60 flushed_once
+say "injecting: redis-server frozen (SIGSTOP) at $(elapsed_s) s, then SIGTERM"
+kill -STOP "$REDIS_PID"
+t0=$(now_ms)
+kill -TERM "$pid"
+tpd_stop "$pid" "$t0"
+kill -CONT "$REDIS_PID"
+live_max=$(now_ms)
+say "shutdown took $TPD_STOP_MS ms (service.shutdown_timeout ${shutdown_timeout_ms} ms)"
+check "SIGTERM with Redis frozen: exit status 1, the state not written ($TPD_RC)" \
+    test "$TPD_RC" -eq 1
+check "SIGTERM with Redis frozen: exited within service.shutdown_timeout + 1 s ($TPD_STOP_MS ms)" \
+    test "$TPD_STOP_MS" -lt $((shutdown_timeout_ms + 1000))
+check "the log says the pending state was not written" \
+    grep -q 'shutdown: pending state not written' "$dir/second.err"
+check "the recorded offsets did not move ($(recorded rstall))" \
+    test "$(recorded rstall)" -eq "$offsets_before"
+check "every KPI count, sum and live gauge still equals the truth" \
     truth "$dir/valid.ndjson" "$live_min" "$live_max"
 finish
