@@ -55,10 +55,13 @@ struct partition {
     struct corr *corr;
     /* What the next flush writes of the log (persist only): positions of
      * the records marked dirty since the last flush took the log (a
-     * position may be stale: its record closed, or taken again), and the
-     * keys of logged records closed since. */
+     * position may be stale: its record closed, or taken again) - the
+     * first DIRTY_LIST_MAX of them; past those (dirty_scan) the flush finds
+     * them by their dirty bits instead - and the keys of logged records
+     * closed since. n_marked counts the marks, listed or not. */
     uint32_t *dirty;
-    size_t n_dirty, cap_dirty;
+    size_t n_dirty, cap_dirty, n_marked;
+    bool dirty_scan;
     uint64_t *closed;
     size_t n_closed, cap_closed;
     uint64_t log_lines;          /* lines of the persisted log in Redis */
@@ -303,23 +306,36 @@ static int live_change(struct pipeline *p, const struct corr_rec *r, int sign)
 
 /* ---- correlation ---- */
 
-/* Notes that the next flush writes r's line. Out of memory here would lose
- * the change, so it is reported as an error to the caller. A record opened
- * since the last flush (not logged) and closed again before the next one is
- * never written at all. */
-static int mark_dirty(struct pipeline *p, struct partition *part,
-                      struct corr_rec *r)
+/* The list of dirty records stops at PIPELINE_DIRTY_LIST_MAX (16 KiB of
+ * positions). A flush that changed more records (a busy second, a backlog,
+ * an outage) reads the dirty bits of all of them instead, so the list stays
+ * that small however many changed: one sequential pass over the records
+ * costs about what visiting that many listed ones in event order does. */
+#define DIRTY_LIST_MAX PIPELINE_DIRTY_LIST_MAX
+
+/* Notes that the next flush writes r's line. A record opened since the last
+ * flush (not logged) and closed again before the next one is never written
+ * at all. */
+static void mark_dirty(struct pipeline *p, struct partition *part,
+                       struct corr_rec *r)
 {
     if (!p->persist || r->dirty) {
-        return 0;
+        return;
     }
-    if (mem_grow((void **)&part->dirty, &part->cap_dirty,
-                 part->n_dirty + 1, sizeof(*part->dirty)) < 0) {
-        return -1;
+    r->dirty = 1;
+    part->n_marked++;
+    if (part->dirty_scan) {
+        return;
+    }
+    /* A list that cannot grow (full, or out of memory) hands over to the
+     * scan: no change is lost. */
+    if (part->n_dirty == DIRTY_LIST_MAX ||
+        mem_grow((void **)&part->dirty, &part->cap_dirty, part->n_dirty + 1,
+                 sizeof(*part->dirty)) < 0) {
+        part->dirty_scan = true;
+        return;
     }
     part->dirty[part->n_dirty++] = corr_pos(part->corr, r);
-    r->dirty = 1;
-    return 0;
 }
 
 /* Notes that the next flush writes r's closing (if the log holds it). */
@@ -471,10 +487,11 @@ static int open_rec(struct pipeline *p, struct partition *part,
     r->kind = (uint8_t)kind;
     r->waiting = waiting;
     if (corr_set_start(part->corr, r, ev->occurred_ms) < 0 ||
-        live_change(p, r, +1) < 0 || mark_dirty(p, part, r) < 0) {
+        live_change(p, r, +1) < 0) {
         corr_close(part->corr, r);
         return -1;
     }
+    mark_dirty(p, part, r);
     p->stats.open_correlations++;
     part->oldest_dirty |= waiting;
     evict_if_full(p);
@@ -573,9 +590,7 @@ static int ticket_reply(struct pipeline *p, struct partition *part,
     }
     r->waiting = 0;
     part->oldest_dirty = true;
-    if (mark_dirty(p, part, r) < 0) {
-        return -1;
-    }
+    mark_dirty(p, part, r);
     return record_wait(c, wait_of(ev, part, r), target_ms);
 }
 
@@ -1188,6 +1203,18 @@ static int build_corr_part(struct pipeline *p, struct partition *part,
         }
         (*lines)++;
     }
+    if (part->dirty_scan) { /* the bits are cleared by corr_taken */
+        for (uint32_t i = 0; i < corr_positions(part->corr); i++) {
+            struct corr_rec *r = corr_at(part->corr, i);
+            if (r->key != 0 && r->dirty) {
+                if (append_line(p, r->key, r, corr_start(part->corr, r)) < 0) {
+                    return -1;
+                }
+                (*lines)++;
+            }
+        }
+        return 0;
+    }
     for (size_t k = 0; k < part->n_dirty; k++) {
         struct corr_rec *r;
         /* Records are marked in event order, not position order. */
@@ -1210,11 +1237,12 @@ static int build_corr_part(struct pipeline *p, struct partition *part,
 /* After the log of every partition is taken: what it wrote is logged. */
 static void corr_taken(struct partition *part, bool reset)
 {
-    if (reset) {
+    if (reset || part->dirty_scan) {
         for (uint32_t i = 0; i < corr_positions(part->corr); i++) {
             struct corr_rec *r = corr_at(part->corr, i);
-            if (r->key != 0) {
+            if (r->key != 0 && (reset || r->dirty)) {
                 r->logged = 1;
+                r->dirty = 0;
             }
         }
     } else {
@@ -1226,6 +1254,8 @@ static void corr_taken(struct partition *part, bool reset)
         }
     }
     part->n_dirty = 0;
+    part->n_marked = 0;
+    part->dirty_scan = false;
     part->n_closed = 0;
 }
 
@@ -1246,12 +1276,12 @@ static int build_corr(struct pipeline *p)
         /* One snapshot per flush bounds the memory it needs to the largest
          * partition's. */
         bool reset = !snapshot_taken &&
-                     part->log_lines + part->n_dirty + part->n_closed >
+                     part->log_lines + part->n_marked + part->n_closed >
                          2 * (uint64_t)corr_count(part->corr) + CORR_LOG_SLACK;
 
         part->log_next = part->log_lines;
         part->log_reset = reset;
-        if (!reset && part->n_dirty + part->n_closed == 0) {
+        if (!reset && part->n_marked + part->n_closed == 0) {
             continue;
         }
         if (build_corr_part(p, part, reset, &lines) < 0) {

@@ -99,6 +99,11 @@ struct partition *pipeline_partition(struct pipeline *p, const char *name);
  * default (replay). */
 void pipeline_set_persist(struct pipeline *p, bool on);
 
+/* Records a partition keeps in its list of changes between two flushes;
+ * past them a flush finds the changed records by a pass over all of them
+ * (the list's memory stays bounded). */
+#define PIPELINE_DIRTY_LIST_MAX 4096
+
 /* The dedupe window (limits.dedupe_capacity ids) allocated now, and its
  * pages faulted in, for a service about to consume: run reserves before it
  * joins its group and populates on a thread of its own meanwhile, since the

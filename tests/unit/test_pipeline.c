@@ -1046,6 +1046,217 @@ static void test_persist_log_replays_to_the_open_records(void **state)
     }
 }
 
+/* Any number of open records replayed from logs: key and whether it waits. */
+struct big_model {
+    uint64_t *key;
+    bool *waiting;
+    size_t n, cap;
+};
+
+static size_t big_find(const struct big_model *m, uint64_t key)
+{
+    size_t i = 0;
+
+    while (i < m->n && m->key[i] != key) {
+        i++;
+    }
+    return i;
+}
+
+/* Applies a log (a snapshot first empties the model). Returns the number of
+ * lines; fails if one log names a record twice outside a close-and-reopen. */
+static size_t big_apply(struct big_model *m, const struct corr_log *l)
+{
+    size_t lines = 0, first_upsert = 0;
+    uint64_t *seen = calloc(count_lines(l) + 1, sizeof(*seen));
+
+    assert_non_null(seen);
+    if (l->reset) {
+        m->n = 0;
+    }
+    for (const char *line = l->text, *end = line + l->len; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        uint64_t key = strtoull(line, NULL, 16);
+        size_t i = big_find(m, key);
+        assert_non_null(nl);
+        if (nl - line == 16) { /* closed: before every upsert of the log */
+            assert_int_equal(first_upsert, 0);
+            assert_true(i < m->n);
+            m->key[i] = m->key[--m->n];
+            m->waiting[i] = m->waiting[m->n];
+        } else {
+            long long start;
+            char kind;
+            int waiting;
+            for (size_t k = 0; k < first_upsert; k++) {
+                assert_true(seen[k] != key); /* one line per record */
+            }
+            seen[first_upsert++] = key;
+            assert_int_equal(sscanf(line + 17, "%lld %c %d", &start, &kind,
+                                    &waiting),
+                             3);
+            if (i == m->n) {
+                if (m->n == m->cap) {
+                    m->cap = m->cap ? 2 * m->cap : 1024;
+                    m->key = realloc(m->key, m->cap * sizeof(*m->key));
+                    m->waiting =
+                        realloc(m->waiting, m->cap * sizeof(*m->waiting));
+                    assert_true(m->key != NULL && m->waiting != NULL);
+                }
+                m->key[m->n++] = key;
+            }
+            m->waiting[i] = waiting != 0;
+        }
+        lines++;
+        line = nl + 1;
+    }
+    free(seen);
+    return lines;
+}
+
+/* The open and the waiting records of the model against the pipeline's. */
+static void big_check(const struct big_model *m, size_t open, size_t waiting)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < m->n; i++) {
+        w += m->waiting[i];
+    }
+    assert_int_equal(m->n, open);
+    assert_int_equal(w, waiting);
+}
+
+/* Replies to ticket sk (waiting) alone and flushes: the log then holds
+ * open records, waiting of them waiting. */
+static void reply_one(struct fx *fx, struct big_model *m, char *st, int k,
+                      int64_t *at, size_t open, size_t waiting)
+{
+    const struct flush_batch *b;
+    char id[32];
+
+    assert_int_equal(st[k], 1);
+    snprintf(id, sizeof(id), "s%d", k);
+    accept(fx, &(struct msg){"ticket.replied", id, ++*at, "email", "a",
+                             NULL});
+    st[k] = 2;
+    b = flush(fx, NOW);
+    assert_int_equal(b->n_corr, 1);
+    assert_int_equal(big_apply(m, &b->corr[0]), 1);
+    flush_done(fx, true);
+    big_check(m, open, waiting);
+}
+
+/* More records change between two flushes than a partition lists
+ * (PIPELINE_DIRTY_LIST_MAX): the flush finds them by their dirty bits, and
+ * the log still replays to exactly the open records, waiting where they
+ * wait, one line per record - through a flush that is not applied and is
+ * taken again, a flush with nothing to write, and a snapshot. */
+static void test_persist_log_past_the_dirty_list(void **state)
+{
+    struct fx *fx = *state;
+    enum { N = 2 * PIPELINE_DIRTY_LIST_MAX + 100 };
+    static char st[6 * N]; /* 0 closed, 1 waiting, 2 replied to */
+    struct big_model m = {0};
+    const struct flush_batch *b;
+    size_t open = 0, waiting = 0, lines;
+    int64_t at = 0;
+    int last;
+    char id[32];
+
+    fx_start(fx, false);
+    pipeline_set_persist(fx->p, true);
+    for (int k = 0; k < N; k++) { /* opened: N records to write */
+        snprintf(id, sizeof(id), "s%d", k);
+        accept(fx, &(struct msg){"ticket.opened", id, ++at, "email", "a",
+                                 NULL});
+        st[k] = 1;
+    }
+    b = flush(fx, NOW);
+    assert_int_equal(b->n_corr, 1);
+    assert_false(b->corr[0].reset);
+    assert_int_equal(big_apply(&m, &b->corr[0]), N);
+    flush_done(fx, true);
+    big_check(&m, N, N);
+
+    /* Every other one replied to, every fifth closed, N/2 more opened. */
+    for (int k = 0; k < N; k++) {
+        snprintf(id, sizeof(id), "s%d", k);
+        if (k % 5 == 0) {
+            accept(fx, &(struct msg){"ticket.closed", id, ++at, "email", "a",
+                                     NULL});
+            st[k] = 0;
+        } else if (k % 2 == 0) {
+            accept(fx, &(struct msg){"ticket.replied", id, ++at, "email", "a",
+                                     NULL});
+            st[k] = 2;
+        }
+    }
+    for (int k = N; k < N + N / 2; k++) {
+        snprintf(id, sizeof(id), "s%d", k);
+        accept(fx, &(struct msg){"ticket.opened", id, ++at, "email", "a",
+                                 NULL});
+        st[k] = 1;
+    }
+    for (int k = 0; k < N + N / 2; k++) {
+        open += st[k] != 0;
+        waiting += st[k] == 1;
+    }
+    b = flush(fx, NOW);
+    assert_int_equal(b->n_corr, 1);
+    lines = count_lines(&b->corr[0]);
+    flush_done(fx, false); /* not applied: the next one writes it all */
+    b = flush(fx, NOW);
+    assert_int_equal(b->n_corr, 1);
+    assert_false(b->corr[0].reset);
+    assert_int_equal(big_apply(&m, &b->corr[0]), lines);
+    flush_done(fx, true);
+    big_check(&m, open, waiting);
+
+    b = flush(fx, NOW); /* nothing changed: nothing to write */
+    assert_int_equal(b->n_corr, 0);
+    flush_done(fx, true);
+    /* A change after a flush that scanned is listed and written again. */
+    reply_one(fx, &m, st, 1, &at, open, --waiting);
+
+    /* Batches that close every open record and open as many new ones grow
+     * the log until it is rewritten as a snapshot. */
+    for (int round = 0, next = N + N / 2;; round++) {
+        int end = next;
+        assert_true(round < 4);
+        for (int k = 0; k < end; k++) {
+            if (st[k] == 0) {
+                continue;
+            }
+            snprintf(id, sizeof(id), "s%d", k);
+            accept(fx, &(struct msg){"ticket.closed", id, ++at, "email", "a",
+                                     NULL});
+            st[k] = 0;
+            assert_true(next < (int)sizeof(st));
+            snprintf(id, sizeof(id), "s%d", next);
+            accept(fx, &(struct msg){"ticket.opened", id, ++at, "email", "a",
+                                     NULL});
+            st[next++] = 1;
+        }
+        b = flush(fx, NOW);
+        assert_int_equal(b->n_corr, 1);
+        big_apply(&m, &b->corr[0]);
+        flush_done(fx, true);
+        big_check(&m, open, open); /* every open one is new: waiting */
+        if (b->corr[0].reset) {
+            break;
+        }
+    }
+    b = flush(fx, NOW); /* the snapshot took every change */
+    assert_int_equal(b->n_corr, 0);
+    flush_done(fx, true);
+    /* ... as after a snapshot: the last record opened (not listed). */
+    for (last = 6 * N - 1; st[last] == 0; last--) {
+    }
+    reply_one(fx, &m, st, last, &at, open, open - 1);
+    free(m.key);
+    free(m.waiting);
+}
+
 /* The log is rewritten as a snapshot of the open records once it would pass
  * twice their number plus a slack of 4,096 lines; the snapshot's lines
  * restore the same records into a new pipeline. */
@@ -1861,6 +2072,7 @@ int main(void)
         T(test_persist_writes_only_what_outlives_a_batch),
         T(test_persist_log_is_compacted_into_a_snapshot),
         T(test_persist_log_replays_to_the_open_records),
+        T(test_persist_log_past_the_dirty_list),
         T(test_open_correlation_cap_evicts_oldest_first),
         T(test_open_correlation_cap_counts_every_kind),
         T(test_open_correlation_cap_evicts_oldest_across_partitions),
