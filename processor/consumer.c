@@ -81,6 +81,8 @@
 #define DLQ_DRAIN_MS 10000
 /* The pause between two flush attempts of the shutdown. */
 #define DRAIN_RETRY_MS 200
+/* The most of service.shutdown_timeout kept for closing (close_reserve_ms). */
+#define CLOSE_RESERVE_MS 1000
 
 struct part_state {
     char topic[256];
@@ -1179,6 +1181,16 @@ static void wake_fetcher(struct consumer *c, int64_t mono)
     }
 }
 
+/* Of service.shutdown_timeout, what the drain leaves for leaving the group
+ * and closing once it ends (a tenth, at most CLOSE_RESERVE_MS), so the exit
+ * comes within the timeout even when the drain uses all it has. */
+static int64_t close_reserve_ms(int64_t shutdown_timeout_ms)
+{
+    int64_t ms = shutdown_timeout_ms / 10;
+
+    return ms < CLOSE_RESERVE_MS ? ms : CLOSE_RESERVE_MS;
+}
+
 int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
 {
     int64_t next_stats = tstamp_mono_ms() + c->cfg->stats_interval_ms;
@@ -1247,7 +1259,8 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
      * outlasting it), refresh the clock-driven values, commit, leave. Redis
      * records nothing of what could not be written: the next owners re-read
      * it. */
-    deadline = loop_mono + c->cfg->shutdown_timeout_ms;
+    deadline = loop_mono + c->cfg->shutdown_timeout_ms -
+               close_reserve_ms(c->cfg->shutdown_timeout_ms);
     c->deadline_mono = deadline;
     engine_drain(c->engine, deadline);
     for (;;) {
