@@ -302,18 +302,23 @@ static void remove_part(struct consumer *c, struct part_state *ps)
 
 /* ---- flush and commit ---- */
 
-/* Waits for every dead-letter message to be delivered (up to 10 s, or the
- * shutdown deadline). */
-static int drain_dlq(struct consumer *c)
+/* How long a wait of at most ms may last: less once the shutdown deadline
+ * is nearer (0 when it has passed). */
+static int64_t shutdown_wait_ms(const struct consumer *c, int64_t ms)
 {
-    int64_t ms = DLQ_DRAIN_MS;
-    rd_kafka_resp_err_t err;
-
     if (c->deadline_mono > 0) {
         int64_t left = c->deadline_mono - tstamp_mono_ms();
         ms = left < ms ? (left < 0 ? 0 : left) : ms;
     }
-    err = rd_kafka_flush(c->dlq, (int)ms);
+    return ms;
+}
+
+/* Waits for every dead-letter message to be delivered (up to 10 s, or the
+ * shutdown deadline). */
+static int drain_dlq(struct consumer *c)
+{
+    rd_kafka_resp_err_t err =
+        rd_kafka_flush(c->dlq, (int)shutdown_wait_ms(c, DLQ_DRAIN_MS));
 
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
@@ -1279,11 +1284,8 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
             break;
         }
         /* Retry backoff during shutdown, ending by the deadline. */
-        left = deadline - tstamp_mono_ms();
-        if (left > 0) {
-            int64_t ms = left < DRAIN_RETRY_MS ? left : DRAIN_RETRY_MS;
-            nanosleep(&(struct timespec){0, (long)ms * 1000000}, NULL);
-        }
+        int64_t pause = shutdown_wait_ms(c, DRAIN_RETRY_MS);
+        nanosleep(&(struct timespec){0, (long)pause * 1000000}, NULL);
     }
     rd_kafka_consumer_close(c->rk);
     log_msg(LOG_INFO, "consumer", "left the group, stopped");

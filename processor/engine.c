@@ -40,7 +40,7 @@ struct engine {
     struct store *fstore;    /* a connection of its own for the flushes */
     int64_t sent_mono;       /* when the flush in flight was sent */
     const volatile sig_atomic_t *stop; /* NULL, or see engine_watch_stop */
-    int64_t drain_deadline;  /* 0, or draining: see engine_drain */
+    bool draining;           /* see engine_drain */
     int64_t drain_clock;     /* -1, or the clock the drain's refresh owes */
 };
 
@@ -346,7 +346,7 @@ static bool run_refresh(struct engine *e, int64_t clock)
 /* The refresh, or (stopping) a note that engine_drain_refresh owes one. */
 static void refresh(struct engine *e, int64_t clock)
 {
-    if (e->drain_deadline > 0 || !run_refresh(e, clock)) {
+    if (e->draining || !run_refresh(e, clock)) {
         e->drain_clock = clock;
     }
 }
@@ -427,7 +427,7 @@ void engine_watch_stop(struct engine *e, const volatile sig_atomic_t *stop)
 void engine_drain(struct engine *e, int64_t deadline_mono)
 {
     e->stop = NULL; /* the deadline bounds the drain instead */
-    e->drain_deadline = deadline_mono;
+    e->draining = true;
     store_set_deadline(e->store, deadline_mono);
     store_set_deadline(e->fstore, deadline_mono);
 }

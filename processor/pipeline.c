@@ -56,9 +56,9 @@ struct partition {
     /* What the next flush writes of the log (persist only): positions of
      * the records marked dirty since the last flush took the log (a
      * position may be stale: its record closed, or taken again) - the
-     * first DIRTY_LIST_MAX of them; past those (dirty_scan) the flush finds
-     * them by their dirty bits instead - and the keys of logged records
-     * closed since. n_marked counts the marks, listed or not. */
+     * first PIPELINE_DIRTY_LIST_MAX of them; past those (dirty_scan) the
+     * flush finds them by their dirty bits instead - and the keys of logged
+     * records closed since. n_marked counts the marks, listed or not. */
     uint32_t *dirty;
     size_t n_dirty, cap_dirty, n_marked;
     bool dirty_scan;
@@ -306,16 +306,14 @@ static int live_change(struct pipeline *p, const struct corr_rec *r, int sign)
 
 /* ---- correlation ---- */
 
-/* The list of dirty records stops at PIPELINE_DIRTY_LIST_MAX (16 KiB of
- * positions). A flush that changed more records (a busy second, a backlog,
- * an outage) reads the dirty bits of all of them instead, so the list stays
- * that small however many changed: one sequential pass over the records
- * costs about what visiting that many listed ones in event order does. */
-#define DIRTY_LIST_MAX PIPELINE_DIRTY_LIST_MAX
-
 /* Notes that the next flush writes r's line. A record opened since the last
  * flush (not logged) and closed again before the next one is never written
- * at all. */
+ * at all. The list of dirty records stops at PIPELINE_DIRTY_LIST_MAX (16 KiB
+ * of positions): a flush that changed more records (a busy second, a
+ * backlog, an outage) reads the dirty bits of all of them instead, so the
+ * list stays that small however many changed; one sequential pass over the
+ * records costs about what visiting that many listed ones in event order
+ * does. */
 static void mark_dirty(struct pipeline *p, struct partition *part,
                        struct corr_rec *r)
 {
@@ -329,7 +327,7 @@ static void mark_dirty(struct pipeline *p, struct partition *part,
     }
     /* A list that cannot grow (full, or out of memory) hands over to the
      * scan: no change is lost. */
-    if (part->n_dirty == DIRTY_LIST_MAX ||
+    if (part->n_dirty == PIPELINE_DIRTY_LIST_MAX ||
         mem_grow((void **)&part->dirty, &part->cap_dirty, part->n_dirty + 1,
                  sizeof(*part->dirty)) < 0) {
         part->dirty_scan = true;

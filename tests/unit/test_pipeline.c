@@ -1126,19 +1126,29 @@ static void big_check(const struct big_model *m, size_t open, size_t waiting)
     assert_int_equal(w, waiting);
 }
 
+/* Ticket sk's event of type (ticket.opened, .replied or .closed) at the
+ * next instant; st[k] becomes its state (0 closed, 1 waiting, 2 replied). */
+static void ticket_event(struct fx *fx, char *st, int k, int64_t *at,
+                         const char *type)
+{
+    char id[32];
+
+    snprintf(id, sizeof(id), "s%d", k);
+    accept(fx, &(struct msg){type, id, ++*at, "email", "a", NULL});
+    st[k] = strcmp(type, "ticket.closed") == 0    ? 0
+            : strcmp(type, "ticket.replied") == 0 ? 2
+                                                   : 1;
+}
+
 /* Replies to ticket sk (waiting) alone and flushes: the log then holds
  * open records, waiting of them waiting. */
 static void reply_one(struct fx *fx, struct big_model *m, char *st, int k,
                       int64_t *at, size_t open, size_t waiting)
 {
     const struct flush_batch *b;
-    char id[32];
 
     assert_int_equal(st[k], 1);
-    snprintf(id, sizeof(id), "s%d", k);
-    accept(fx, &(struct msg){"ticket.replied", id, ++*at, "email", "a",
-                             NULL});
-    st[k] = 2;
+    ticket_event(fx, st, k, at, "ticket.replied");
     b = flush(fx, NOW);
     assert_int_equal(b->n_corr, 1);
     assert_int_equal(big_apply(m, &b->corr[0]), 1);
@@ -1161,15 +1171,11 @@ static void test_persist_log_past_the_dirty_list(void **state)
     size_t open = 0, waiting = 0, lines;
     int64_t at = 0;
     int last;
-    char id[32];
 
     fx_start(fx, false);
     pipeline_set_persist(fx->p, true);
     for (int k = 0; k < N; k++) { /* opened: N records to write */
-        snprintf(id, sizeof(id), "s%d", k);
-        accept(fx, &(struct msg){"ticket.opened", id, ++at, "email", "a",
-                                 NULL});
-        st[k] = 1;
+        ticket_event(fx, st, k, &at, "ticket.opened");
     }
     b = flush(fx, NOW);
     assert_int_equal(b->n_corr, 1);
@@ -1180,22 +1186,14 @@ static void test_persist_log_past_the_dirty_list(void **state)
 
     /* Every other one replied to, every fifth closed, N/2 more opened. */
     for (int k = 0; k < N; k++) {
-        snprintf(id, sizeof(id), "s%d", k);
         if (k % 5 == 0) {
-            accept(fx, &(struct msg){"ticket.closed", id, ++at, "email", "a",
-                                     NULL});
-            st[k] = 0;
+            ticket_event(fx, st, k, &at, "ticket.closed");
         } else if (k % 2 == 0) {
-            accept(fx, &(struct msg){"ticket.replied", id, ++at, "email", "a",
-                                     NULL});
-            st[k] = 2;
+            ticket_event(fx, st, k, &at, "ticket.replied");
         }
     }
     for (int k = N; k < N + N / 2; k++) {
-        snprintf(id, sizeof(id), "s%d", k);
-        accept(fx, &(struct msg){"ticket.opened", id, ++at, "email", "a",
-                                 NULL});
-        st[k] = 1;
+        ticket_event(fx, st, k, &at, "ticket.opened");
     }
     for (int k = 0; k < N + N / 2; k++) {
         open += st[k] != 0;
@@ -1227,15 +1225,9 @@ static void test_persist_log_past_the_dirty_list(void **state)
             if (st[k] == 0) {
                 continue;
             }
-            snprintf(id, sizeof(id), "s%d", k);
-            accept(fx, &(struct msg){"ticket.closed", id, ++at, "email", "a",
-                                     NULL});
-            st[k] = 0;
+            ticket_event(fx, st, k, &at, "ticket.closed");
             assert_true(next < (int)sizeof(st));
-            snprintf(id, sizeof(id), "s%d", next);
-            accept(fx, &(struct msg){"ticket.opened", id, ++at, "email", "a",
-                                     NULL});
-            st[next++] = 1;
+            ticket_event(fx, st, next++, &at, "ticket.opened");
         }
         b = flush(fx, NOW);
         assert_int_equal(b->n_corr, 1);
