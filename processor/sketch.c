@@ -188,6 +188,10 @@ void sketch_release(struct sketch *s)
 
 void sketch_clear(struct sketch *s)
 {
+    if (s->len > SKETCH_KEEP_BINS) {
+        sketch_release(s);
+        return;
+    }
     if (s->len > 0) {
         memset(s->bins, 0, (size_t)s->len * sizeof *s->bins);
     }
@@ -230,6 +234,22 @@ static int sketch_reserve(struct sketch *s, int first, int last)
 
     if (sketch_covers(s, first, last)) {
         return 0;
+    }
+    if (s->len > 0 && s->n == s->zero) {
+        /* No bin counts anything (cleared): the store moves to the new
+         * samples instead of stretching from where the last ones were. */
+        int width = last - first + 1 + 2 * SKETCH_GROW_SLACK;
+        if (width <= s->len) {
+            lo = first - SKETCH_GROW_SLACK;
+            lo = lo > SKETCH_MAX_INDEX + 1 - s->len
+                     ? SKETCH_MAX_INDEX + 1 - s->len
+                     : lo;
+            s->lo = lo < 0 ? 0 : lo;
+            return 0;
+        }
+        free(s->bins);
+        s->bins = NULL;
+        s->len = 0;
     }
     if (s->len == 0) {
         lo = first - SKETCH_GROW_SLACK;

@@ -33,7 +33,15 @@ struct sketch {
 
 void sketch_init(struct sketch *s);
 void sketch_release(struct sketch *s);
-/* Forgets all samples, keeps the memory. */
+/* Bins of store a cleared sketch keeps for its next samples (sketch_clear):
+ * a first store (one bin and its slack) and one grown once fit. */
+#define SKETCH_KEEP_BINS 128
+
+/* Forgets all samples. The store is kept for the next ones while it is at
+ * most SKETCH_KEEP_BINS bins wide; a wider one is freed, so a sketch that
+ * takes one set of samples after another (an aggregate cell's, reused every
+ * flush) holds what its current samples need, not the widest range it ever
+ * saw. */
 void sketch_clear(struct sketch *s);
 
 /* Adds one value. Returns 0, or -1 when memory ran out (the sketch is left

@@ -518,7 +518,8 @@ static void test_foreach_visits_zero_bin_first_then_ascending_nonempty_bins(
     sketch_release(&s);
 }
 
-static void test_clear_forgets_samples_and_keeps_memory(void **state)
+static void test_clear_forgets_samples_keeps_a_narrow_store_frees_a_wide_one(
+    void **state)
 {
     struct sketch s;
     uint32_t *bins;
@@ -526,7 +527,10 @@ static void test_clear_forgets_samples_and_keeps_memory(void **state)
 
     (void)state;
     sketch_init(&s);
-    fill(&s, gen_lognormal_with_zeros, 9, 1000);
+    for (int64_t v = 1000; v <= 1100; v++) { /* five bins and the slack */
+        assert_int_equal(sketch_add(&s, v), 0);
+    }
+    assert_true(s.len > 0 && s.len <= SKETCH_KEEP_BINS);
     bins = s.bins;
     lo = s.lo;
     len = s.len;
@@ -539,6 +543,24 @@ static void test_clear_forgets_samples_and_keeps_memory(void **state)
     for (int i = 0; i < s.len; i++) {
         assert_true(s.bins[i] == 0);
     }
+    /* Cleared, the store moves to a sample far from the last ones rather
+     * than stretching to it. */
+    assert_int_equal(sketch_add(&s, INT64_C(86400000)), 0);
+    assert_ptr_equal(s.bins, bins);
+    assert_int_equal(s.len, len);
+    assert_true(s.lo > lo);
+    assert_true(within_alpha(sketch_quantile(&s, 0.5), 86400000.0));
+    assert_int_equal(sketch_add(&s, INT64_C(86400000) * 2), 0);
+    assert_true(within_alpha(sketch_quantile(&s, 1.0), 172800000.0));
+    sketch_clear(&s);
+
+    fill(&s, gen_lognormal_with_zeros, 9, 1000);
+    assert_true(s.len > SKETCH_KEEP_BINS);
+    sketch_clear(&s);
+    assert_true(s.n == 0 && s.zero == 0);
+    assert_null(s.bins);
+    assert_int_equal(s.len, 0);
+    assert_true(isnan(sketch_quantile(&s, 0.5)));
     assert_int_equal(sketch_add(&s, 10), 0);
     assert_true(within_alpha(sketch_quantile(&s, 0.5), 10.0));
     sketch_release(&s);
@@ -723,7 +745,8 @@ int main(void)
         cmocka_unit_test(test_store_stays_within_the_index_range),
         cmocka_unit_test(
             test_foreach_visits_zero_bin_first_then_ascending_nonempty_bins),
-        cmocka_unit_test(test_clear_forgets_samples_and_keeps_memory),
+        cmocka_unit_test(
+            test_clear_forgets_samples_keeps_a_narrow_store_frees_a_wide_one),
         cmocka_unit_test(test_add_bin_rejects_indexes_no_value_has),
         cmocka_unit_test(
             test_counter_that_would_wrap_fails_and_leaves_sketch_unchanged),

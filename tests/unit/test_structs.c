@@ -27,6 +27,7 @@
 #include "corr.h"
 #include "dedupe.h"
 #include "dims.h"
+#include "sketch.h"
 #include "u64map.h"
 
 /* ---- helpers ---- */
@@ -1119,6 +1120,36 @@ static void test_agg_clear_empties_and_reuses_cells_fresh(void **state)
     agg_destroy(a);
 }
 
+/* A cell slot reused flush after flush holds the store its current samples
+ * need, not the union of every range it took: waits of seconds one flush,
+ * of days the next. */
+static void test_agg_reused_cells_do_not_keep_every_range_they_saw(
+    void **state)
+{
+    struct agg *a = agg_new(MIN_MS);
+    struct agg_cell *c;
+    int widest = 0;
+
+    (void)state;
+    for (int round = 0; round < 40; round++) {
+        int64_t wait = round % 2 == 0 ? 1000 : INT64_C(86400000) * (round + 1);
+        for (int i = 0; i < 64; i++) {
+            c = agg_cell(a, 0, (uint32_t)i, T0 + round * MIN_MS);
+            assert_int_equal(agg_add_wait(c, wait + i), 0);
+            assert_int_equal(agg_add_ttr(c, wait / 2), 0);
+        }
+        for (size_t i = 0; i < agg_count(a); i++) {
+            c = agg_at(a, i);
+            widest = c->wait.len > widest ? c->wait.len : widest;
+            widest = c->ttr.len > widest ? c->ttr.len : widest;
+        }
+        agg_clear(a);
+    }
+    /* one sample each: a first store (the bin and its slack) */
+    assert_true(widest > 0 && widest <= SKETCH_KEEP_BINS);
+    agg_destroy(a);
+}
+
 /* ---- dims ---- */
 
 static void expect_row(const struct dims *d, int tenant, int row,
@@ -1340,6 +1371,8 @@ int main(void)
         cmocka_unit_test(
             test_agg_sort_orders_by_tenant_dim_bucket_and_cells_stay_found),
         cmocka_unit_test(test_agg_clear_empties_and_reuses_cells_fresh),
+        cmocka_unit_test(
+            test_agg_reused_cells_do_not_keep_every_range_they_saw),
         cmocka_unit_test(test_dims_rollups_point_at_all_rows),
         cmocka_unit_test(test_dims_tenant_interning_idempotent_and_capped),
         cmocka_unit_test(test_dims_row_ids_number_rows_of_all_tenants),
