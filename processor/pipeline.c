@@ -1147,8 +1147,11 @@ static int append_line(struct pipeline *p, uint64_t key,
     return 0;
 }
 
+/* corr_foreach's walk that appends the lines of open records: all of them
+ * (a snapshot), or those whose dirty bit is set (dirty_only). */
 struct snapshot_ctx {
     struct pipeline *p;
+    bool dirty_only;
     uint64_t lines;
     int rc;
 };
@@ -1158,7 +1161,7 @@ static void snapshot_one(const struct corr_rec *r, int64_t start_ms,
 {
     struct snapshot_ctx *c = arg;
 
-    if (c->rc == 0) {
+    if (c->rc == 0 && (!c->dirty_only || r->dirty)) {
         c->rc = append_line(c->p, r->key, r, start_ms);
         c->lines++;
     }
@@ -1189,7 +1192,7 @@ static int build_corr_part(struct pipeline *p, struct partition *part,
 {
     *lines = 0;
     if (reset) {
-        struct snapshot_ctx c = {p, 0, 0};
+        struct snapshot_ctx c = {p, false, 0, 0};
         corr_foreach(part->corr, snapshot_one, &c);
         *lines = c.lines;
         set_dirty(part, false);
@@ -1202,16 +1205,10 @@ static int build_corr_part(struct pipeline *p, struct partition *part,
         (*lines)++;
     }
     if (part->dirty_scan) { /* the bits are cleared by corr_taken */
-        for (uint32_t i = 0; i < corr_positions(part->corr); i++) {
-            struct corr_rec *r = corr_at(part->corr, i);
-            if (r->key != 0 && r->dirty) {
-                if (append_line(p, r->key, r, corr_start(part->corr, r)) < 0) {
-                    return -1;
-                }
-                (*lines)++;
-            }
-        }
-        return 0;
+        struct snapshot_ctx c = {p, true, 0, 0};
+        corr_foreach(part->corr, snapshot_one, &c);
+        *lines += c.lines;
+        return c.rc;
     }
     for (size_t k = 0; k < part->n_dirty; k++) {
         struct corr_rec *r;
