@@ -506,10 +506,17 @@ void engine_write_summary(const struct engine *e, FILE *out, const char *title)
     }
     fputs(sep[0] == ',' ? ")\n" : "\n", out);
     write_by_type(out, "orphan_ends", st->orphans);
-    fprintf(out, "  %-14s %llu\n  %-14s %llu\n  %-14s %llu\n", "evicted",
+    fprintf(out, "  %-14s %llu\n  %-14s %llu\n  %-14s %llu", "evicted",
             (unsigned long long)st->evicted, "folded",
             (unsigned long long)st->folded, "open",
             (unsigned long long)st->open_correlations);
+    /* run releases its partitions before this is written, so open reads 0
+     * after a clean exit: say where the open ones went. */
+    if (st->handed_over > 0) {
+        fprintf(out, "  (%llu handed over with revoked partitions)",
+                (unsigned long long)st->handed_over);
+    }
+    fputc('\n', out);
 }
 
 void engine_log_stats(const struct engine *e)

@@ -217,6 +217,7 @@ void pipeline_partition_drop(struct pipeline *p, struct partition *part)
     for (size_t i = 0; i < p->n_parts; i++) {
         if (p->parts[i] == part) {
             p->stats.open_correlations -= corr_count(part->corr);
+            p->stats.handed_over += corr_count(part->corr);
             partition_free(part);
             p->parts[i] = p->parts[--p->n_parts];
             return;

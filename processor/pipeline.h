@@ -31,6 +31,8 @@ struct pipeline_stats {
     uint64_t folded;         /* events folded into _other:_other */
     uint64_t dedupe_evicted; /* event ids forgotten early at the capacity */
     uint64_t open_correlations;
+    uint64_t handed_over; /* open correlations of partitions dropped: their
+                             next owner restores them from Redis */
 };
 
 /* Change of the open-wait gauges of one row (leaf or roll-up). */

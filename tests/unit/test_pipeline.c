@@ -1859,6 +1859,29 @@ static void test_open_correlation_cap_evicts_oldest_across_partitions(
     flush_done(fx, true);
 }
 
+/* A dropped partition's open correlations leave the open count and are
+ * counted as handed over (run's summary says where they went). */
+static void test_dropped_partition_hands_over_its_open_correlations(
+    void **state)
+{
+    struct fx *fx = *state;
+
+    fx_start(fx, false);
+    accept(fx, &(struct msg){"dm.received", "d1", 1000, "chat", "a", NULL});
+    accept(fx, &(struct msg){"ticket.opened", "t1", 2000, "email", "a",
+                             NULL});
+    expect_put(fx, PART1, "acme", NULL,
+               &(struct msg){"call.queued", "q1", 3000, "phone", "a", NULL},
+               NOW, PIPE_ACCEPTED);
+    assert_int_equal(pipeline_stats(fx->p)->open_correlations, 3);
+    pipeline_partition_drop(fx->p, pipeline_partition(fx->p, PART0));
+    assert_int_equal(pipeline_stats(fx->p)->open_correlations, 1);
+    assert_int_equal(pipeline_stats(fx->p)->handed_over, 2);
+    pipeline_partition_drop(fx->p, pipeline_partition(fx->p, PART1));
+    assert_int_equal(pipeline_stats(fx->p)->open_correlations, 0);
+    assert_int_equal(pipeline_stats(fx->p)->handed_over, 3);
+}
+
 /* ---- failed flushes ---- */
 
 static void test_failed_flush_keeps_pending_and_counts_once(void **state)
@@ -2068,6 +2091,7 @@ int main(void)
         T(test_open_correlation_cap_evicts_oldest_first),
         T(test_open_correlation_cap_counts_every_kind),
         T(test_open_correlation_cap_evicts_oldest_across_partitions),
+        T(test_dropped_partition_hands_over_its_open_correlations),
         T(test_failed_flush_keeps_pending_and_counts_once),
         T(test_failed_flush_keeps_live_and_oldest_changes),
         T(test_invalid_message_rejected_and_counted),
