@@ -229,6 +229,7 @@ static void sketch_place(uint32_t *bins, int new_len, int old_len, int shift)
 static int sketch_reserve(struct sketch *s, int first, int last)
 {
     int old_last = s->lo + s->len - 1;
+    int kept = s->len; /* bins whose counts the new store keeps */
     int lo, hi;
     uint32_t *bins;
 
@@ -247,11 +248,9 @@ static int sketch_reserve(struct sketch *s, int first, int last)
             s->lo = lo < 0 ? 0 : lo;
             return 0;
         }
-        free(s->bins);
-        s->bins = NULL;
-        s->len = 0;
+        kept = 0; /* too narrow: sized as a first store, in its memory */
     }
-    if (s->len == 0) {
+    if (kept == 0) {
         lo = first - SKETCH_GROW_SLACK;
         hi = last + SKETCH_GROW_SLACK;
     } else {
@@ -264,7 +263,7 @@ static int sketch_reserve(struct sketch *s, int first, int last)
     if (bins == NULL) {
         return -1;
     }
-    sketch_place(bins, hi - lo + 1, s->len, s->len > 0 ? s->lo - lo : 0);
+    sketch_place(bins, hi - lo + 1, kept, kept > 0 ? s->lo - lo : 0);
     s->bins = bins;
     s->lo = lo;
     s->len = hi - lo + 1;

@@ -554,6 +554,18 @@ static void test_clear_forgets_samples_keeps_a_narrow_store_frees_a_wide_one(
     assert_true(within_alpha(sketch_quantile(&s, 1.0), 172800000.0));
     sketch_clear(&s);
 
+    /* A store cut short at the lowest index is narrower than a first
+     * store: cleared, it is sized afresh for a sample far away. */
+    sketch_release(&s);
+    assert_int_equal(sketch_add(&s, 1), 0);
+    assert_int_equal(s.lo, 0);
+    len = s.len;
+    sketch_clear(&s);
+    assert_int_equal(sketch_add(&s, INT64_C(86400000)), 0);
+    assert_true(s.len > len && s.lo > 0);
+    assert_true(within_alpha(sketch_quantile(&s, 0.5), 86400000.0));
+    sketch_clear(&s);
+
     fill(&s, gen_lognormal_with_zeros, 9, 1000);
     assert_true(s.len > SKETCH_KEEP_BINS);
     sketch_clear(&s);
