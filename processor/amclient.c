@@ -18,9 +18,12 @@
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 10000
 #define POST_TIMEOUT_MS 5000
+#define STOP_CHECK_MS 50
 
-/* A ring of queued payloads; the thread posts the head and drops it only
- * when Alertmanager answered 2xx (or when the ring overflows). */
+/* A ring of payloads waiting to be posted, oldest at head. The thread takes
+ * the head out of the ring while it posts it (so amclient_post never frees a
+ * body curl is sending) and puts it back at the head when the POST failed;
+ * it frees it when Alertmanager answered 2xx. A full ring drops its oldest. */
 struct amclient {
     char url[512];
     char *queue[QUEUE_MAX];
@@ -52,8 +55,48 @@ static int64_t post_timeout(struct amclient *c)
     return left < 1 ? 1 : left < POST_TIMEOUT_MS ? left : POST_TIMEOUT_MS;
 }
 
+static bool past_deadline(struct amclient *c)
+{
+    bool past;
+
+    pthread_mutex_lock(&c->lock);
+    past = c->stopping && tstamp_mono_ms() >= c->deadline_mono;
+    pthread_mutex_unlock(&c->lock);
+    return past;
+}
+
+/* Runs the transfer set up on curl, looking every STOP_CHECK_MS whether the
+ * shutdown deadline has passed (a POST begun before amclient_destroy would
+ * otherwise hold it up for its whole timeout). */
+static CURLcode perform(struct amclient *c, CURLM *multi, CURL *curl)
+{
+    CURLcode rc = CURLE_FAILED_INIT;
+    int running = 1;
+
+    if (curl_multi_add_handle(multi, curl) != CURLM_OK) {
+        return rc;
+    }
+    while (curl_multi_perform(multi, &running) == CURLM_OK) {
+        if (running == 0) {
+            int left;
+            CURLMsg *m = curl_multi_info_read(multi, &left);
+            rc = m != NULL && m->msg == CURLMSG_DONE ? m->data.result
+                                                     : CURLE_FAILED_INIT;
+            break;
+        }
+        if (past_deadline(c)) {
+            rc = CURLE_OPERATION_TIMEDOUT;
+            break;
+        }
+        curl_multi_poll(multi, NULL, 0, STOP_CHECK_MS, NULL);
+    }
+    curl_multi_remove_handle(multi, curl);
+    return rc;
+}
+
 /* One POST; returns 0 on a 2xx answer. */
-static int post(struct amclient *c, CURL *curl, const char *body)
+static int post(struct amclient *c, CURLM *multi, CURL *curl,
+                const char *body)
 {
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: "
                                                      "application/json");
@@ -66,7 +109,7 @@ static int post(struct amclient *c, CURL *curl, const char *body)
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)post_timeout(c));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-    rc = curl_easy_perform(curl);
+    rc = perform(c, multi, curl);
     curl_slist_free_all(hdr);
     if (rc == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -81,21 +124,59 @@ static int post(struct amclient *c, CURL *curl, const char *body)
     return -1;
 }
 
-/* Waits out a retry backoff; amclient_destroy wakes it at once. */
+/* Waits out a retry backoff, never past the shutdown deadline;
+ * amclient_destroy wakes a wait begun before it, for one more try. */
 static void backoff_wait(struct amclient *c, int64_t ms)
 {
-    struct timespec until;
+    int64_t until;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&c->lock);
-    if (!c->stopping) {
-        pthread_cond_timedwait(&c->wake, &c->lock, &until);
+    until = tstamp_mono_ms() + ms;
+    if (c->stopping && c->deadline_mono < until) {
+        until = c->deadline_mono;
+    }
+    if (until > tstamp_mono_ms()) {
+        struct timespec ts = {(time_t)(until / 1000),
+                              (long)(until % 1000) * 1000000};
+        pthread_cond_timedwait(&c->wake, &c->lock, &ts);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Takes the oldest waiting body out of the ring (the caller owns it), or
+ * NULL when there is none or the shutdown deadline has passed. Waits for
+ * one while not stopping. */
+static char *take_head(struct amclient *c)
+{
+    char *body = NULL;
+
+    pthread_mutex_lock(&c->lock);
+    while (c->len == 0 && !c->stopping) {
+        pthread_cond_wait(&c->wake, &c->lock);
+    }
+    if (c->len > 0 &&
+        !(c->stopping && tstamp_mono_ms() >= c->deadline_mono)) {
+        body = c->queue[c->head];
+        c->queue[c->head] = NULL;
+        c->head = (c->head + 1) % QUEUE_MAX;
+        c->len--;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return body;
+}
+
+/* Puts a body whose POST failed back at the head, to be retried first;
+ * when newer posts filled the ring meanwhile, it is the oldest: dropped. */
+static void put_back(struct amclient *c, char *body)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->len == QUEUE_MAX) {
+        free(body);
+        atomic_fetch_add(&c->failures, 1);
+    } else {
+        c->head = (c->head + QUEUE_MAX - 1) % QUEUE_MAX;
+        c->queue[c->head] = body;
+        c->len++;
     }
     pthread_mutex_unlock(&c->lock);
 }
@@ -104,36 +185,23 @@ static void *run(void *arg)
 {
     struct amclient *c = arg;
     CURL *curl = curl_easy_init();
+    CURLM *multi = curl_multi_init();
     int64_t backoff = 0;
+    char *body;
 
-    for (;;) {
-        char *body;
-        pthread_mutex_lock(&c->lock);
-        while (c->len == 0 && !c->stopping) {
-            pthread_cond_wait(&c->wake, &c->lock);
-        }
-        if (c->len == 0 ||
-            (c->stopping && tstamp_mono_ms() >= c->deadline_mono)) {
-            pthread_mutex_unlock(&c->lock);
-            break;
-        }
-        body = c->queue[c->head];
-        pthread_mutex_unlock(&c->lock);
-        if (curl != NULL && post(c, curl, body) == 0) {
-            pthread_mutex_lock(&c->lock);
-            if (c->len > 0 && c->queue[c->head] == body) {
-                c->queue[c->head] = NULL;
-                c->head = (c->head + 1) % QUEUE_MAX;
-                c->len--;
-                free(body);
-            }
-            pthread_mutex_unlock(&c->lock);
+    while ((body = take_head(c)) != NULL) {
+        if (curl != NULL && multi != NULL && post(c, multi, curl, body) == 0) {
+            free(body);
             atomic_fetch_add(&c->sent, 1);
             backoff = 0;
         } else {
+            put_back(c, body);
             backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
             backoff_wait(c, backoff < BACKOFF_MAX_MS ? backoff : BACKOFF_MAX_MS);
         }
+    }
+    if (multi != NULL) {
+        curl_multi_cleanup(multi);
     }
     if (curl != NULL) {
         curl_easy_cleanup(curl);
@@ -145,6 +213,7 @@ struct amclient *amclient_new(const char *base_url, char *errstr,
                               size_t errstr_size)
 {
     struct amclient *c = calloc(1, sizeof(*c));
+    pthread_condattr_t attr;
     size_t n;
 
     if (c == NULL) {
@@ -157,7 +226,15 @@ struct amclient *amclient_new(const char *base_url, char *errstr,
     }
     snprintf(c->url, sizeof(c->url), "%.*s/api/v2/alerts", (int)n, base_url);
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->wake, NULL);
+    if (pthread_condattr_init(&attr) != 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return NULL;
+    }
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* as the deadline */
+    pthread_cond_init(&c->wake, &attr);
+    pthread_condattr_destroy(&attr);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
         pthread_create(&c->thread, NULL, run, c) != 0) {
         snprintf(errstr, errstr_size,

@@ -1292,6 +1292,18 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
     return rc;
 }
 
+int64_t consumer_exit_left_ms(const struct consumer *c)
+{
+    int64_t left;
+
+    if (c == NULL || c->deadline_mono == 0) {
+        return 0;
+    }
+    left = c->deadline_mono + close_reserve_ms(c->cfg->shutdown_timeout_ms) -
+           tstamp_mono_ms();
+    return left > 0 ? left : 0;
+}
+
 void consumer_destroy(struct consumer *c)
 {
     if (c == NULL) {
@@ -1308,7 +1320,7 @@ void consumer_destroy(struct consumer *c)
         rd_kafka_destroy(c->rk);
     }
     if (c->dlq != NULL) {
-        rd_kafka_flush(c->dlq, 5000);
+        rd_kafka_flush(c->dlq, (int)consumer_exit_left_ms(c));
         rd_kafka_destroy(c->dlq);
     }
     for (size_t i = 0; i < c->n_parts; i++) {

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "engine.h"
@@ -41,6 +42,13 @@ int consumer_produce_alert(const char *key, const char *json, void *arg);
  * error (logged). */
 int consumer_run(struct consumer *c, volatile sig_atomic_t *stop);
 
+/* After consumer_run: what is left of service.shutdown_timeout (ms, 0 when
+ * it has passed or consumer_run has not stopped), for what still has to be
+ * sent on the way out. */
+int64_t consumer_exit_left_ms(const struct consumer *c);
+
+/* Frees c, waiting for the dead-letter producer's queue no longer than
+ * consumer_exit_left_ms. NULL is a no-op. */
 void consumer_destroy(struct consumer *c);
 
 #endif

@@ -384,7 +384,9 @@ out:
     if (e != NULL) {
         engine_set_alerting(e, NULL);
     }
-    alerting_destroy(al, 2000); /* uses the consumer's producer: first */
+    /* Alertmanager gets what the shutdown left; it uses the consumer's
+     * producer, so it goes first. */
+    alerting_destroy(al, consumer_exit_left_ms(c));
     consumer_destroy(c);
     httpd_destroy(h); /* before the catalogue it reads */
     engine_destroy(e);
