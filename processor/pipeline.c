@@ -725,9 +725,10 @@ static enum pipe_outcome check_time(struct pipeline *p, const struct event *ev,
     if (p->last_flush_clock == 0) {
         p->last_flush_clock = clock;
     }
+    /* Late: the bucket ended more than the retention before the clock. */
     bucket_end = agg_bucket_of(p->pending, ev->occurred_ms) + p->cfg->bucket_ms;
-    return bucket_end <= clock - p->cfg->retention_ms ? PIPE_LATE
-                                                      : PIPE_ACCEPTED;
+    return clock - bucket_end > p->cfg->retention_ms ? PIPE_LATE
+                                                     : PIPE_ACCEPTED;
 }
 
 static enum pipe_outcome process_event(struct pipeline *p,

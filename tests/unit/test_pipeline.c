@@ -1632,6 +1632,21 @@ static void test_late_dropped_counted_per_tenant_and_not_applied(void **state)
     flush_done(fx, true);
 }
 
+/* Late means ended *more than* the retention before the clock: the bucket
+ * [T0, T0+1m) that ended exactly 48h ago still takes events; 1 ms later it
+ * does not. */
+static void test_late_is_more_than_the_retention_not_exactly_it(void **state)
+{
+    struct fx *fx = *state;
+    const int64_t edge = T0 + 48 * HOUR + MIN;
+    const struct msg m = {"survey.csat", NULL, 0, "chat", "a", "\"score\":5"};
+
+    fx_start(fx, false);
+    expect_put(fx, PART0, "acme", NULL, &m, edge, PIPE_ACCEPTED);
+    expect_put(fx, PART0, "acme", NULL, &m, edge + 1, PIPE_LATE);
+    assert_int_equal(pipeline_stats(fx->p)->late_dropped, 1);
+}
+
 static void test_late_in_replay_is_measured_from_the_event_clock(
     void **state)
 {
@@ -2081,6 +2096,7 @@ int main(void)
         T(test_future_run_rejects_beyond_skew_accepts_within),
         T(test_future_replay_never_rejects),
         T(test_late_dropped_counted_per_tenant_and_not_applied),
+        T(test_late_is_more_than_the_retention_not_exactly_it),
         T(test_late_in_replay_is_measured_from_the_event_clock),
         T(test_tenant_limit_rejects_further_tenants),
         T(test_dims_beyond_cap_fold_into_other),
