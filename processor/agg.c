@@ -70,8 +70,10 @@ int64_t agg_bucket_of(const struct agg *a, int64_t t_ms)
     return t_ms - t_ms % a->bucket_ms;
 }
 
-/* tenant:20 | dim:20 | bucket index mod 2^24. Pending buckets of one flush
- * span less than 2^24 buckets (the retention bounds them), so this is exact. */
+/* tenant + 1:20 | dim:20 | bucket index mod 2^24. Pending buckets of one
+ * flush span less than two retentions and the future skew, fewer than 2^24
+ * buckets, and config_check bounds tenants and rows (AGG_MAX_*), so this is
+ * exact. */
 static uint64_t cell_key(const struct agg *a, uint32_t tenant, uint32_t dim,
                          int64_t bucket_ms)
 {

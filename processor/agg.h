@@ -9,6 +9,13 @@
 
 #include "sketch.h"
 
+/* What a cell's key holds (config_check keeps the configuration inside):
+ * tenant indexes below AGG_MAX_TENANTS, row indexes below AGG_MAX_ROWS, and
+ * pending buckets of one flush spanning fewer than AGG_KEY_BUCKETS. */
+#define AGG_MAX_TENANTS ((INT64_C(1) << 20) - 1)
+#define AGG_MAX_ROWS (INT64_C(1) << 20)
+#define AGG_KEY_BUCKETS (INT64_C(1) << 24)
+
 /* The raw bucket fields of schemas/redis.md, in that order. */
 enum agg_field {
     F_EVENTS,

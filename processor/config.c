@@ -8,7 +8,9 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "agg.h"
 #include "corr.h"
+#include "dims.h"
 #include "rules.h"
 #include "tstamp.h"
 
@@ -71,7 +73,8 @@ static const struct conf_key conf_keys[] = {
     {"aggregation.windows", CT_WINDOWS, "5m,1h,24h", OFF(windows),
      "rolling windows of the kpi hashes"},
     {"aggregation.retention", CT_DURATION, "48h", OFF(retention_ms),
-     "raw bucket TTL; older events are late_dropped"},
+     "raw bucket TTL; older events are late_dropped (two retentions and "
+     "future_skew at most 16777212 buckets)"},
     {"aggregation.flush_interval", CT_DURATION, "1s", OFF(flush_interval_ms),
      "how often aggregates are written to Redis"},
     {"aggregation.dedupe_horizon", CT_DURATION, "15m", OFF(dedupe_horizon_ms),
@@ -86,11 +89,11 @@ static const struct conf_key conf_keys[] = {
     {"service_level.abandons", CT_ABANDONS, "exclude_short", OFF(abandons),
      "exclude_short | missed | ignore: how abandoned calls count in sl_pct"},
     {"limits.max_tenants", CT_INT, "1000", OFF(max_tenants),
-     "events of further tenants are rejected (tenant_limit); with "
-     "limits.max_dims_per_tenant, max_tenants x (max_dims_per_tenant + 1) "
-     "is at most 67108864"},
+     "events of further tenants are rejected (tenant_limit); at most "
+     "1048575, and max_tenants x (max_dims_per_tenant + 1) at most 67108864"},
     {"limits.max_dims_per_tenant", CT_INT, "500", OFF(max_dims_per_tenant),
-     "further channel:queue pairs of a tenant fold into _other:_other"},
+     "further channel:queue pairs of a tenant fold into _other:_other; at "
+     "most 262143"},
     {"limits.max_open_correlations", CT_INT, "2000000",
      OFF(max_open_correlations),
      "open DMs, queued calls and open tickets kept; the oldest is evicted"},
@@ -748,6 +751,39 @@ int config_load_rules(struct config *cfg, char *errstr, size_t errstr_size)
                               errstr_size);
 }
 
+/* A pending cell names its tenant, row and bucket in one 64-bit key
+ * (agg.c): tenants, a tenant's rows (each leaf and up to three roll-ups) and
+ * the buckets one flush can span (two retentions and the future skew) must
+ * fit it. */
+static int check_cell_keys(const struct config *cfg, char *errstr,
+                           size_t errstr_size)
+{
+    int64_t ret = cfg->retention_ms / cfg->bucket_ms;
+    int64_t skew = cfg->future_skew_ms / cfg->bucket_ms;
+
+    if (cfg->max_tenants > AGG_MAX_TENANTS) {
+        snprintf(errstr, errstr_size, "limits.max_tenants: must be at most %lld",
+                 (long long)AGG_MAX_TENANTS);
+        return -1;
+    }
+    if ((cfg->max_dims_per_tenant + 1) * DIMS_ROLLUPS > AGG_MAX_ROWS) {
+        snprintf(errstr, errstr_size,
+                 "limits.max_dims_per_tenant: must be at most %lld",
+                 (long long)(AGG_MAX_ROWS / DIMS_ROLLUPS - 1));
+        return -1;
+    }
+    if (ret >= AGG_KEY_BUCKETS || skew >= AGG_KEY_BUCKETS ||
+        2 * ret + skew + 4 >= AGG_KEY_BUCKETS) {
+        snprintf(errstr, errstr_size,
+                 "aggregation.retention: two retentions and "
+                 "aggregation.future_skew must span fewer than %lld buckets "
+                 "of aggregation.bucket",
+                 (long long)(AGG_KEY_BUCKETS - 4));
+        return -1;
+    }
+    return 0;
+}
+
 int config_check(const struct config *cfg, char *errstr, size_t errstr_size)
 {
     int64_t longest = 0;
@@ -799,7 +835,7 @@ int config_check(const struct config *cfg, char *errstr, size_t errstr_size)
                  (unsigned long)CORR_MAX_LEAVES);
         return -1;
     }
-    return 0;
+    return check_cell_keys(cfg, errstr, errstr_size);
 }
 
 static void write_comment(FILE *out, const char *indent, const char *doc)

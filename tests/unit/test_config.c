@@ -655,6 +655,42 @@ static void test_check_leaf_rows_fit_a_correlation_record(void **state)
     config_release(&cfg);
 }
 
+/* A pending cell's key has 20 bits for the tenant + 1, 20 for the row (a leaf
+ * and up to three roll-ups each) and 24 for the bucket: configurations that
+ * would make two cells share a key are refused. */
+static void test_check_cell_keys_fit_tenants_rows_and_buckets(void **state)
+{
+    struct config cfg;
+
+    (void)state;
+    assert_int_equal(config_init(&cfg), 0);
+    cfg.max_dims_per_tenant = 31;
+    cfg.max_tenants = (1 << 20) - 1;
+    expect_check_ok(&cfg);
+    cfg.max_tenants = 1 << 20;
+    expect_check_error(&cfg, "limits.max_tenants: must be at most 1048575");
+    cfg.max_tenants = 1;
+    cfg.max_dims_per_tenant = (1 << 18) - 1; /* 2^18 leaves x 4 = 2^20 rows */
+    expect_check_ok(&cfg);
+    cfg.max_dims_per_tenant = 1 << 18;
+    expect_check_error(&cfg, "limits.max_dims_per_tenant: must be at most "
+                             "262143");
+    cfg.max_dims_per_tenant = 500;
+    /* 10 ms buckets: 48h is 17.3 M of them, two retentions far more */
+    cfg.bucket_ms = 10;
+    cfg.n_windows = 1;
+    cfg.windows[0].ms = MIN;
+    expect_check_error(&cfg, "aggregation.retention: two retentions");
+    /* 5m of skew is 30,000 buckets: 2 x 8,373,605 + 30,000 + 4 < 2^24 */
+    cfg.retention_ms = INT64_C(8373605) * 10;
+    expect_check_ok(&cfg);
+    cfg.retention_ms = INT64_C(8373606) * 10;
+    expect_check_error(&cfg, "aggregation.retention: two retentions");
+    cfg.retention_ms = INT64_MAX;
+    expect_check_error(&cfg, "aggregation.retention");
+    config_release(&cfg);
+}
+
 static void test_check_prefix_must_be_a_plain_word(void **state)
 {
     static const char *const bad[] = {"tp:x", ":", "a{b", ""};
@@ -908,6 +944,7 @@ int main(void)
         cmocka_unit_test(
             test_check_retention_covers_longest_window_plus_bucket),
         cmocka_unit_test(test_check_leaf_rows_fit_a_correlation_record),
+        cmocka_unit_test(test_check_cell_keys_fit_tenants_rows_and_buckets),
         cmocka_unit_test(test_check_prefix_must_be_a_plain_word),
         cmocka_unit_test(test_check_needs_a_topic),
         cmocka_unit_test(test_defaults_text_loads_back_to_the_same_config),
