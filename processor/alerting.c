@@ -424,8 +424,14 @@ static void resend_firing(struct alerting *al)
 int alerting_evaluate(struct alerting *al, int64_t now_ms, char *errstr,
                       size_t errstr_size)
 {
-    if (!al->active || al->rules == NULL || al->rules->n == 0) {
+    if (!al->active || al->rules == NULL) {
         return 0;
+    }
+    if (al->rules->n == 0) {
+        /* Nothing to evaluate, but the alerts of the rules a reload removed
+         * still resolve (recorded, then sent). */
+        al->now_ms = now_ms;
+        return al->n_tx > 0 ? commit(al, errstr, errstr_size) : 0;
     }
     al->now_ms = now_ms;
     if (list_rows(al, errstr, errstr_size) < 0 || build_requests(al) < 0) {
@@ -605,8 +611,11 @@ void alerting_set_rules(struct alerting *al, const struct rules *rs,
                         int64_t now_ms)
 {
     al->now_ms = now_ms;
-    al->rules = rs;
+    /* The alerts of rules no longer in rs end first, counted against the set
+     * their rules belong to; their notifications go out with the next
+     * alerting_evaluate. */
     alert_eval_set_rules(al->ae, rs, now_ms);
+    al->rules = rs;
     reset_counts(al);
 }
 

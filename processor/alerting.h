@@ -49,8 +49,9 @@ bool alerting_active(const struct alerting *al);
 
 /* Evaluates every rule on every group row at the processing clock now_ms
  * (wall time in run, event time in backtest), records the transitions in
- * Redis, then sends the notifications. Does nothing while inactive or
- * without rules. Returns 0 or -1 (Redis failed; nothing was recorded). */
+ * Redis, then sends the notifications. Does nothing while inactive; without
+ * rules it only records and sends the ends of the alerts a reload removed
+ * (alerting_set_rules). Returns 0 or -1 (Redis failed; nothing was recorded). */
 int alerting_evaluate(struct alerting *al, int64_t now_ms, char *errstr,
                       size_t errstr_size);
 
