@@ -1,9 +1,16 @@
+#!lua
 -- SPDX-License-Identifier: Apache-2.0
 -- flush.lua: the server side of a touchpointd flush: buckets, rolling windows, KPI hashes and live gauges (schemas/redis.md).
 --
 -- One script, three operations chosen by ARGV[1]. store.c sends every command
 -- of a flush as EVALSHA of this script inside one MULTI/EXEC, so a flush is
 -- applied whole or (if the script is missing) not at all.
+--
+-- The first line declares the script's flags (Redis 7): none, so no
+-- allow-oom. Redis then refuses a call of it as a whole while over
+-- maxmemory, and an EXEC holding one, instead of failing it at its first
+-- refused write after others went through (a flush's offsets recorded
+-- without its aggregates).
 --
 -- apply  prefix clock wall res retention nwin {name ms}*nwin nrows
 --        {tenant channel queue leaf nb {start nf {field value}*nf}*nb}*nrows

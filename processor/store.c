@@ -422,6 +422,11 @@ static int handshake(struct store *s, char *errstr, size_t errstr_size)
                errstr_size) < 0 ||
         simple(s, 3, (const char *[]){"SCRIPT", "LOAD", flush_lua}, &r,
                errstr, errstr_size) < 0) {
+        if (strstr(errstr, "compiling") != NULL) { /* the #!lua line */
+            size_t n = strlen(errstr);
+            snprintf(errstr + n, errstr_size - n,
+                     " (touchpointd needs Redis 7.0 or later)");
+        }
         return -1;
     }
     snprintf(s->sha, sizeof(s->sha), "%s", r->type == REDIS_REPLY_STRING ? r->str : "");

@@ -8,7 +8,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 
-tests=(kill9 redis-down redis-stall redis-refuses zombie kafka-restart rebalance
+tests=(kill9 redis-down redis-stall redis-refuses redis-oom zombie kafka-restart rebalance
     sigterm memory)
 if [ $# -gt 0 ]; then
     tests=("$@")
