@@ -103,6 +103,7 @@ struct consumer {
     char kafka_error[256]; /* the latest error, for /readyz */
     bool leader;        /* owns the first partition of the first topic */
     int64_t next_activate_mono;
+    volatile sig_atomic_t *stop; /* consumer_run's, once it runs */
     volatile sig_atomic_t *reload_flag;
     void (*reload_fn)(void *arg);
     void *reload_arg;
@@ -482,16 +483,38 @@ static int restore_state(struct consumer *c, const char **members, int n,
     return 0;
 }
 
+/* Waits ms for a retry, reporting liveness meanwhile; false as soon as a
+ * stop is asked for. */
+static bool assign_wait(struct consumer *c, int64_t ms)
+{
+    int64_t until = tstamp_mono_ms() + ms;
+
+    while (c->stop == NULL || !*c->stop) {
+        int64_t left = until - tstamp_mono_ms();
+        if (c->http != NULL) {
+            httpd_alive(c->http); /* waiting for Redis is not a hang */
+        }
+        if (left <= 0) {
+            return true;
+        }
+        left = left < 100 ? left : 100;
+        nanosleep(&(struct timespec){0, (long)left * 1000000}, NULL);
+    }
+    return false;
+}
+
 /* Sets each partition's start to the offset Redis recorded and restores its
  * open correlations, waiting for Redis if it is down: starting anywhere else
- * could count twice. */
-static void resume_offsets(struct consumer *c,
-                           rd_kafka_topic_partition_list_t *parts)
+ * could count twice. A stop asked for meanwhile ends the wait: the consumer
+ * stops (c->fatal) and returns -1; the partitions must not be read. */
+static int resume_offsets(struct consumer *c,
+                          rd_kafka_topic_partition_list_t *parts)
 {
     const char **members = calloc((size_t)parts->cnt + 1, sizeof(*members));
     int64_t *next = calloc((size_t)parts->cnt + 1, sizeof(*next));
     char err[512];
     int64_t backoff = 250;
+    int rc = 0;
 
     for (int i = 0; members && next && i < parts->cnt; i++) {
         struct part_state *ps = find_part(c, parts->elems[i].topic,
@@ -503,16 +526,21 @@ static void resume_offsets(struct consumer *c,
                                members, (size_t)parts->cnt, next, err,
                                sizeof(err)) < 0 ||
             restore_state(c, members, parts->cnt, err, sizeof(err)) < 0)) {
-        struct timespec ts = {(time_t)(backoff / 1000),
-                              (long)(backoff % 1000) * 1000000};
         log_limited(&c->kafka_limit, LOG_ERROR, "consumer",
                     "cannot read recorded offsets and state, waiting for "
                     "Redis: %s",
                     err);
-        nanosleep(&ts, NULL); /* retry backoff */
+        if (!assign_wait(c, backoff)) {
+            snprintf(c->fatal, sizeof(c->fatal),
+                     "stopped while waiting for Redis to read the recorded "
+                     "offsets of assigned partitions (%.300s)",
+                     err);
+            rc = -1;
+            break;
+        }
         backoff = backoff < 8000 ? backoff * 2 : backoff;
     }
-    for (int i = 0; members && next && i < parts->cnt; i++) {
+    for (int i = 0; rc == 0 && members && next && i < parts->cnt; i++) {
         struct part_state *ps = find_member(c, members[i]);
         if (ps != NULL) {
             ps->recorded = next[i];
@@ -524,6 +552,7 @@ static void resume_offsets(struct consumer *c,
     }
     free(members);
     free(next);
+    return rc;
 }
 
 /* The first partition of the first topic makes its owner the leader. */
@@ -533,12 +562,14 @@ static bool is_lead_partition(const struct consumer *c,
     return tp->partition == 0 && strcmp(tp->topic, c->cfg->topics[0]) == 0;
 }
 
-static void on_assign(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
+/* Returns -1 when the partitions must not be read (a stop came while
+ * waiting for their offsets). */
+static int on_assign(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     /* Cooperative rebalancing hands out empty assignments too; there is
      * nothing to resume (and HMGET with no fields is an error reply). */
     if (parts->cnt == 0) {
-        return;
+        return 0;
     }
     for (int i = 0; i < parts->cnt; i++) {
         c->leader |= is_lead_partition(c, &parts->elems[i]);
@@ -550,7 +581,7 @@ static void on_assign(struct consumer *c, rd_kafka_topic_partition_list_t *parts
             log_msg(LOG_ERROR, "consumer", "out of memory on assignment");
         }
     }
-    resume_offsets(c, parts);
+    return resume_offsets(c, parts);
 }
 
 static void on_revoke(struct consumer *c, rd_kafka_topic_partition_list_t *parts)
@@ -592,11 +623,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     handle_batch(c); /* what was polled before belongs to the old assignment */
     c->joined = true;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        on_assign(c, parts);
+        bool hold = on_assign(c, parts) < 0;
         if (coop) {
             error = rd_kafka_incremental_assign(rk, parts);
         } else {
             rd_kafka_assign(rk, parts);
+        }
+        /* Partitions that came while consumption is paused (backpressure)
+         * wait with the others; unresumed ones are never read. */
+        if (hold || c->paused) {
+            rd_kafka_pause_partitions(rk, parts);
         }
     } else {
         on_revoke(c, parts);
@@ -1202,6 +1238,7 @@ int consumer_run(struct consumer *c, volatile sig_atomic_t *stop)
     int64_t deadline, loop_mono = tstamp_mono_ms();
     int rc = 0;
 
+    c->stop = stop;
     engine_watch_stop(c->engine, stop);
     while (!*stop && rc == 0) {
         rd_kafka_message_t *m;

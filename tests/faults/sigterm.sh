@@ -5,7 +5,11 @@
 # and leave with exit status 0 within service.shutdown_timeout; the offsets
 # it recorded in Redis equal the offsets the group committed in Kafka (read
 # with Kafka's own consumer-group tool); a restart drains the rest and every
-# KPI and live gauge equals the independent truth.
+# KPI and live gauge equals the independent truth. Last, with Redis stopped,
+# a third instance is assigned the partitions and waits for Redis to read
+# their recorded offsets: SIGTERM then still ends it within the timeout
+# (exit 1: nothing could be written), /healthz answering meanwhile, and the
+# offsets Kafka holds for the group do not move.
 set -euo pipefail
 # shellcheck source=tests/faults/common.sh
 . "$(dirname "$0")/common.sh"
@@ -78,4 +82,27 @@ offsets_agree || rc=1
 show_offsets
 check "at the end: offsets in Redis equal the committed offsets in Kafka" \
     test "$rc" -eq 0
+
+# ---- SIGTERM while an assignment waits for Redis -----------------------------
+committed_before=$(group_offsets sigterm)
+tp_stop_redis
+tpd_start third "$dir/run.yaml"
+waiting() { grep -q 'cannot read recorded offsets' "$dir/third.err"; }
+require "the third instance waits for Redis on its assignment" \
+    tp_wait_for "the assignment to wait for Redis" 60 waiting
+port=$(tp_http_port "$dir/third.err")
+# Past the 10 s liveness window of /healthz (a duration to let pass, not an
+# event to wait for): the wait still counts as alive.
+wait_t0=$(now_ms)
+waited_11s() { [ $(($(now_ms) - wait_t0)) -ge 11000 ]; }
+tp_wait_for "11 s of waiting" 20 waited_11s
+check "/healthz answers 200 while the assignment waits for Redis" \
+    curl -sf "http://127.0.0.1:$port/healthz" -o /dev/null
+tpd_stop "$TPD_PID"
+say "stop while waiting for Redis took $TPD_STOP_MS ms"
+check "SIGTERM while waiting for Redis: exit within the timeout ($TPD_STOP_MS ms)" \
+    test "$TPD_STOP_MS" -lt "$shutdown_timeout_ms"
+check "...with exit status 1, nothing written ($TPD_RC)" test "$TPD_RC" -eq 1
+check "...and the offsets Kafka holds for the group did not move" \
+    test "$(group_offsets sigterm)" = "$committed_before"
 finish
