@@ -49,8 +49,9 @@ static const struct conf_key conf_keys[] = {
      "dead-letter producer (see librdkafka CONFIGURATION.md); "
      "partition.assignment.strategy is cooperative-sticky, "
      "queued.min.messages 1000000, queued.max.messages.kbytes 32768 and "
-     "(without message.max.bytes) fetch.max.bytes 2097152 unless set; "
-     "offsets are managed by touchpointd"},
+     "(without message.max.bytes) fetch.max.bytes 2097152, and the "
+     "producer's message.timeout.ms 0 (retry until delivered or refused) "
+     "unless set; offsets are managed by touchpointd"},
     {"input.topics", CT_TOPICS, "touchpoints", OFF(topics),
      "topics to consume touchpoint events from"},
     {"input.dead_letter_topic", CT_STRING, "touchpoints.dlq",

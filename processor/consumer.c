@@ -147,6 +147,7 @@ struct consumer {
     int64_t next_wake_mono;
     int batch_rc; /* -1: handling failed (out of memory): stop */
     uint64_t dlq_failed;
+    size_t dlq_inflight; /* dead letters queued, their delivery not reported */
     struct log_limit reject_limit, kafka_limit, dlq_limit;
 };
 
@@ -236,6 +237,15 @@ static rd_kafka_conf_t *make_conf(const struct config *cfg, bool consumer,
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    /* The producer retries a dead letter (or alert) until the broker takes
+     * it or refuses it for good, instead of dropping it after librdkafka's
+     * 5 minutes: meanwhile the flushes wait (drain_dlq), so no offset past
+     * an undelivered dead letter is recorded. */
+    if (!consumer && config_kafka(cfg, "message.timeout.ms") == NULL &&
+        conf_set(conf, "message.timeout.ms", "0", errstr, errstr_size) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     return conf;
 }
 
@@ -314,19 +324,24 @@ static int64_t shutdown_wait_ms(const struct consumer *c, int64_t ms)
     return ms;
 }
 
-/* Waits for every dead-letter message to be delivered (up to 10 s, or the
- * shutdown deadline). */
+/* Waits until the delivery of every dead letter queued so far is reported
+ * (up to 10 s, or the shutdown deadline), serving the producer's delivery
+ * reports; alerts on the same producer are not waited for. */
 static int drain_dlq(struct consumer *c)
 {
-    rd_kafka_resp_err_t err =
-        rd_kafka_flush(c->dlq, (int)shutdown_wait_ms(c, DLQ_DRAIN_MS));
+    int64_t until = tstamp_mono_ms() + shutdown_wait_ms(c, DLQ_DRAIN_MS);
 
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
-                    "dead-letter messages not delivered yet: %s; flush "
-                    "postponed",
-                    rd_kafka_err2str(err));
-        return -1;
+    rd_kafka_poll(c->dlq, 0);
+    while (c->dlq_inflight > 0) {
+        int64_t left = until - tstamp_mono_ms();
+        if (left <= 0) {
+            log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
+                        "%zu dead-letter messages not delivered yet; flush "
+                        "postponed",
+                        c->dlq_inflight);
+            return -1;
+        }
+        rd_kafka_poll(c->dlq, (int)(left < 100 ? left : 100));
     }
     return 0;
 }
@@ -651,6 +666,61 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- messages ---- */
 
+/* The message opaques of the producer's two kinds of message. */
+static char dead_letter_tag, alert_tag;
+
+/* The tp-source header of a dead letter ("?" without one). */
+static void dead_letter_source(const rd_kafka_message_t *m, char *out,
+                               size_t size)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *val = NULL;
+    size_t len = 0;
+
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, "tp-source", &val, &len) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        val == NULL) {
+        val = "?";
+        len = 1;
+    }
+    snprintf(out, size, "%.*s", (int)len, (const char *)val);
+}
+
+/* The producer's delivery reports, served on the consumer's thread (by the
+ * main loop's rd_kafka_poll and by drain_dlq). A dead letter the broker
+ * refused for good (too large for the topic, topic missing, not
+ * authorised) is counted and logged with its source; the stream goes on. */
+static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                      void *opaque)
+{
+    struct consumer *c = opaque;
+    struct metrics_catalog *mc = engine_metrics(c->engine);
+    char source[MEMBER_MAX + 32];
+
+    (void)rk;
+    if (m->_private == &dead_letter_tag) {
+        c->dlq_inflight--;
+        if (m->err) {
+            c->dlq_failed++;
+            dead_letter_source(m, source, sizeof(source));
+            log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
+                        "dead-letter message from %s not delivered to %s: %s",
+                        source, c->cfg->dead_letter_topic,
+                        rd_kafka_err2str(m->err));
+        }
+    } else if (m->_private == &alert_tag && m->err) {
+        log_limited(&c->dlq_limit, LOG_ERROR, "alerts",
+                    "alert not delivered to %s: %s", c->cfg->alert_topic,
+                    rd_kafka_err2str(m->err));
+        if (mc != NULL) {
+            metrics_counter_add(metrics_catalog_series(
+                                    mc, MC_ALERT_OUTPUT_FAILURES, "kafka", NULL),
+                                1);
+        }
+    }
+}
+
 static void set_header(rd_kafka_vu_t *vu, const char *name, const char *val)
 {
     vu->vtype = RD_KAFKA_VTYPE_HEADER;
@@ -664,7 +734,7 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *m,
 {
     char source[MEMBER_MAX + 32];
     const char *cls = event_reject_name(e->reason);
-    rd_kafka_vu_t vu[7];
+    rd_kafka_vu_t vu[8];
     rd_kafka_error_t *err;
 
     snprintf(source, sizeof(source), "%s/%d/%lld", rd_kafka_topic_name(m->rkt),
@@ -684,8 +754,12 @@ static void dead_letter(struct consumer *c, const rd_kafka_message_t *m,
     set_header(&vu[4], "tp-error", e->text);
     set_header(&vu[5], "tp-error-class", cls);
     set_header(&vu[6], "tp-source", source);
-    err = rd_kafka_produceva(c->dlq, vu, 7);
-    if (err != NULL) {
+    vu[7].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[7].u.ptr = &dead_letter_tag;
+    err = rd_kafka_produceva(c->dlq, vu, 8);
+    if (err == NULL) {
+        c->dlq_inflight++;
+    } else {
         c->dlq_failed++;
         log_limited(&c->dlq_limit, LOG_ERROR, "dlq",
                     "cannot queue dead-letter message from %s: %s", source,
@@ -957,6 +1031,7 @@ struct consumer *consumer_new(const struct config *cfg, struct engine *e,
     rd_kafka_conf_set_error_cb(cconf, error_cb);
     rd_kafka_conf_set_error_cb(pconf, error_cb);
     rd_kafka_conf_set_opaque(pconf, c);
+    rd_kafka_conf_set_dr_msg_cb(pconf, delivered);
     c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, errstr_size);
     if (c->dlq == NULL) {
         goto out_fail;
@@ -1019,7 +1094,7 @@ void consumer_on_reload(struct consumer *c, volatile sig_atomic_t *flag,
 int consumer_produce_alert(const char *key, const char *json, void *arg)
 {
     struct consumer *c = arg;
-    rd_kafka_vu_t vu[4];
+    rd_kafka_vu_t vu[5];
     rd_kafka_error_t *err;
 
     if (c->cfg->alert_topic[0] == '\0') {
@@ -1035,7 +1110,9 @@ int consumer_produce_alert(const char *key, const char *json, void *arg)
     vu[3].vtype = RD_KAFKA_VTYPE_VALUE;
     vu[3].u.mem.ptr = (void *)json;
     vu[3].u.mem.size = strlen(json);
-    err = rd_kafka_produceva(c->dlq, vu, 4);
+    vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[4].u.ptr = &alert_tag;
+    err = rd_kafka_produceva(c->dlq, vu, 5);
     if (err != NULL) {
         log_limited(&c->dlq_limit, LOG_ERROR, "alerts",
                     "cannot queue alert for %s: %s", c->cfg->alert_topic,

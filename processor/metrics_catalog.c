@@ -88,7 +88,8 @@ static const struct catalog_entry catalog[MC_COUNT] = {
     [MC_DEAD_LETTER_FAILURES] = {"touchpointd_dead_letter_failures_total",
                                  METRICS_COUNTER, {L_NONE, L_NONE},
                                  "Rejected messages that could not be queued "
-                                 "to the dead-letter topic.", NULL, 0},
+                                 "to the dead-letter topic or that the broker "
+                                 "refused for good.", NULL, 0},
     [MC_CONSUMER_LAG] = {"touchpointd_consumer_lag_messages", METRICS_GAUGE,
                          {L_TOPIC, L_PARTITION},
                          "Messages between an assigned partition's high "

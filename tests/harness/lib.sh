@@ -699,14 +699,18 @@ tp__topic_leaders() {
     [ "$n" -eq "$3" ]
 }
 
-# tp_create_topic NAME PARTITIONS: create the topic (replication factor 1,
-# or the broker default on an external cluster) and wait until all its
-# partitions have leaders.
+# tp_create_topic NAME PARTITIONS [KEY=VALUE...]: create the topic
+# (replication factor 1, or the broker default on an external cluster), with
+# the given topic configs, and wait until all its partitions have leaders.
 tp_create_topic() {
-    if [ $# -ne 2 ]; then
-        tp__err "usage: tp_create_topic NAME PARTITIONS"
+    if [ $# -lt 2 ]; then
+        tp__err "usage: tp_create_topic NAME PARTITIONS [KEY=VALUE...]"
         return 2
     fi
+    local configs=() c
+    for c in "${@:3}"; do
+        configs+=(--config "$c")
+    done
     if [ -z "${KAFKA_BOOTSTRAP:-}" ]; then
         tp__err "no kafka: call tp_start_kafka first"
         return 1
@@ -718,7 +722,7 @@ tp_create_topic() {
     fi
     if ! out=$(tp__java_tool org.apache.kafka.tools.TopicCommand \
         --bootstrap-server "$KAFKA_BOOTSTRAP" --create --topic "$1" \
-        --partitions "$2" "${rf[@]}" 2>&1); then
+        --partitions "$2" "${rf[@]}" "${configs[@]}" 2>&1); then
         tp__err "creating topic $1 failed:"
         printf '%s\n' "$out" | grep -v '^\s*at ' | head -n 5 >&2
         return 1

@@ -7,7 +7,8 @@
 # Redis; SIGTERM drains and exits 0; replaying the same stream gives the same
 # KPI hashes; an unkeyed stream shows orphan ends counted while nothing
 # crashes; a backlog is in Redis as soon as it is read, whatever the flush
-# interval; a fetcher stopped at a small prefetch bound is woken.
+# interval; a fetcher stopped at a small prefetch bound is woken; a dead
+# letter the broker refuses is counted and logged while the stream goes on.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/harness/lib.sh
@@ -249,6 +250,48 @@ run_drained msgmax msgmax 5 25 \
 check "message.max.bytes 4000000 (above the 2 MiB fetch bound): the backlog of $btotal events is read" \
     test "$caught" -eq 0
 stop_checked "message.max.bytes 4000000"
+
+# ---- a dead letter the broker refuses for good ----
+# The dead-letter topic takes messages of at most 300 bytes; a rejected
+# event of about 500 is refused by the broker (not by the local queue). It
+# must be counted and logged with its source, and the stream goes on: the
+# good events around it are counted and every offset is recorded.
+tp_create_topic small 1
+tp_create_topic small.dlq 1 max.message.bytes=300
+t=$(now_ms)
+pad=$(printf '%*s' 400 '' | tr ' ' x)
+{
+    printf 'k1\t{"event_id":"s1","type":"survey.csat","occurred_at":%d,"tenant":"acme","channel":"phone","score":4}\n' "$t"
+    printf 'k2\t{"event_id":"s2","type":"survey.nps","occurred_at":%d,"tenant":"acme","channel":"phone","score":99,"pad":"%s"}\n' "$t" "$pad"
+    printf 'k3\t{"event_id":"s3","type":"survey.csat","occurred_at":%d,"tenant":"acme","channel":"phone","score":5}\n' "$t"
+} | kcat -P -b "$KAFKA_BOOTSTRAP" -t small -K $'\t'
+cat >"$dir/refused.yaml" <<YAML
+kafka:
+  bootstrap.servers: $KAFKA_BOOTSTRAP
+  group.id: refused
+input:
+  topics: [small]
+  dead_letter_topic: small.dlq
+redis:
+  url: ${REDIS_URL%/0}/6
+http:
+  port: 0
+YAML
+btotal=3
+run_drained refused refused 6 30 "the 3 events of topic small recorded"
+check "a dead letter refused by the broker: the stream goes on (3 offsets recorded)" \
+    test "$caught" -eq 0
+refused_logged() { grep -q 'dead-letter message from small/0/1 not delivered to small.dlq' "$dir/refused.err"; }
+check "...the refusal is logged with the message's source" \
+    tp_wait_for "the refusal logged" 10 refused_logged
+rport=$(tp_http_port "$dir/refused.err")
+rfail=$(curl -sf "http://127.0.0.1:$rport/metrics" |
+    awk '$1 == "touchpointd_dead_letter_failures_total" { print $2 }')
+check "...and counted (touchpointd_dead_letter_failures_total ${rfail:-none})" \
+    test "${rfail:-0}" -eq 1
+check "...the good events around it are counted (CSAT n = 2)" \
+    test "$(r -n 6 HGET 'tp:{acme}:kpi:5m:_all:_all' csat_n)" = 2
+stop_checked "refused dead letter"
 
 # ---- every key written is one schemas/redis.md documents ----
 # The patterns come from the document: each `tp:...` name, {TENANT} and the
