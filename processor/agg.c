@@ -124,6 +124,19 @@ struct agg_cell *agg_cell(struct agg *a, uint32_t tenant, uint32_t dim,
     return c;
 }
 
+/* a + b, held at the int64 range: a wait_ms near 2^63, which the event
+ * contract allows, must not wrap a sum negative. */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b) {
+        return INT64_MAX;
+    }
+    if (b < 0 && a < INT64_MIN - b) {
+        return INT64_MIN;
+    }
+    return a + b;
+}
+
 int agg_merge(struct agg_cell *dst, const struct agg_cell *src)
 {
     if (sketch_merge(&dst->wait, &src->wait) < 0 ||
@@ -132,7 +145,7 @@ int agg_merge(struct agg_cell *dst, const struct agg_cell *src)
     }
     for (int i = 0; i < AGG_NFIELDS; i++) {
         if (!agg_field_is_max((enum agg_field)i)) {
-            dst->f[i] += src->f[i];
+            dst->f[i] = sat_add(dst->f[i], src->f[i]);
         } else if (src->f[i] > dst->f[i]) {
             dst->f[i] = src->f[i];
         }
@@ -147,7 +160,7 @@ static int add_sample(struct agg_cell *c, struct sketch *s, enum agg_field n,
         return -1;
     }
     c->f[n]++;
-    c->f[n + 1] += ms;
+    c->f[n + 1] = sat_add(c->f[n + 1], ms);
     if (ms > c->f[n + 2]) {
         c->f[n + 2] = ms;
     }

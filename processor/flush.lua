@@ -64,7 +64,11 @@ local ALPHA = 0.01
 local GAMMA = (1 + ALPHA) / (1 - ALPHA)
 local MAX_FIELDS = { wait_max = true, ttr_max = true }
 
+-- Sums are doubles here; one past the int64 range (2^63 and beyond, from
+-- waits near it) is written as the range's end, not cast to its other end.
 local function fmt_int(x)
+  if x >= 9223372036854775807 then return '9223372036854775807' end
+  if x <= -9223372036854775808 then return '-9223372036854775808' end
   return string.format('%d', x)
 end
 

@@ -94,5 +94,22 @@ check "40 tenants: KPI and live hashes equal the independent truth" \
     build/tests/kpi_truth --events "$dir/many.ndjson" --redis "$db3" \
     --clock-ms "$clock" --late-clock running
 
+# wait_ms may be any integer >= 0: two waits of 2^63 - 1 in one bucket hold
+# the sums at the int64 maximum (in memory and in the script's arithmetic),
+# never wrap them negative.
+t=1768003200000 # 2026-01-10T00:00:00Z
+for i in 1 2; do
+    printf '{"event_id":"huge-%d","type":"call.answered","occurred_at":%d,"tenant":"acme","channel":"phone","queue":"huge","call_id":"h%d","wait_ms":9223372036854775807}\n' \
+        "$i" "$t" "$i"
+done >"$dir/huge.ndjson"
+build/touchpointd replay --redis "${REDIS_URL%/0}/3" "$dir/huge.ndjson" \
+    >"$dir/summary4" 2>"$dir/replay4.err"
+huge() { redis-cli -n 3 -p "$REDIS_PORT" HGET 'tp:{acme}:kpi:5m:phone:huge' "$1"; }
+check "waits of 2^63 - 1: wait_n 2, wait_max_ms 9223372036854775807 ($(huge wait_max_ms))" \
+    test "$(huge wait_n)/$(huge wait_max_ms)" = 2/9223372036854775807
+bkt=$(redis-cli -n 3 -p "$REDIS_PORT" --scan --pattern 'tp:{acme}:bkt:*:phone:huge' | head -n 1)
+check "...and the bucket's wait_sum holds at 9223372036854775807 ($(redis-cli -n 3 -p "$REDIS_PORT" HGET "$bkt" wait_sum))" \
+    test "$(redis-cli -n 3 -p "$REDIS_PORT" HGET "$bkt" wait_sum)" = 9223372036854775807
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1002,6 +1002,33 @@ static void test_agg_add_samples_sets_n_sum_max_and_sketch(void **state)
     agg_destroy(a);
 }
 
+/* wait_ms may be any integer >= 0: sums of waits near 2^63 stay at the
+ * int64 maximum instead of wrapping negative (undefined behaviour too), in
+ * a cell and when cells merge into roll-ups. */
+static void test_agg_sums_hold_at_int64_max(void **state)
+{
+    struct agg *a = agg_new(MIN_MS);
+    struct agg_cell *x, *y;
+
+    (void)state;
+    x = agg_cell(a, 0, 0, T0);
+    assert_int_equal(agg_add_wait(x, INT64_MAX), 0);
+    assert_int_equal(agg_add_wait(x, INT64_MAX), 0);
+    assert_true(x->f[F_WAIT_SUM] == INT64_MAX);
+    assert_true(x->f[F_WAIT_MAX] == INT64_MAX);
+    assert_int_equal(x->f[F_WAIT_N], 2);
+    y = agg_cell(a, 0, 1, T0);
+    x = agg_cell(a, 0, 0, T0); /* y may have moved the array */
+    assert_int_equal(agg_add_wait(y, 1), 0);
+    assert_int_equal(agg_add_ttr(y, INT64_MAX - 1), 0);
+    assert_int_equal(agg_add_ttr(x, 2), 0);
+    assert_int_equal(agg_merge(y, x), 0);
+    assert_true(y->f[F_WAIT_SUM] == INT64_MAX);
+    assert_true(y->f[F_TTR_SUM] == INT64_MAX);
+    assert_int_equal(y->f[F_WAIT_N], 3);
+    agg_destroy(a);
+}
+
 static void test_agg_merge_adds_counts_and_takes_max_of_max_fields(
     void **state)
 {
@@ -1368,6 +1395,7 @@ int main(void)
         cmocka_unit_test(test_agg_add_samples_sets_n_sum_max_and_sketch),
         cmocka_unit_test(
             test_agg_merge_adds_counts_and_takes_max_of_max_fields),
+        cmocka_unit_test(test_agg_sums_hold_at_int64_max),
         cmocka_unit_test(
             test_agg_sort_orders_by_tenant_dim_bucket_and_cells_stay_found),
         cmocka_unit_test(test_agg_clear_empties_and_reuses_cells_fresh),
