@@ -846,6 +846,28 @@ static int kind_of(char c, enum corr_kind *kind)
     return -1;
 }
 
+static int oldest_note(struct oldest_set *s, uint32_t tenant, uint32_t dim,
+                       int64_t ms);
+
+/* A restored wait's rows hold this partition's oldest entry in Redis, as the
+ * previous owner published it (its log and its oldest entries go in one
+ * flush). They are noted as published with an unknown start (INT64_MIN), so
+ * the first flush writes each row's start again, and removes the entry of a
+ * row whose waits all ended (answered, or evicted) before it. */
+static int note_restored_wait(struct pipeline *p, struct partition *part,
+                              int tenant, int dim)
+{
+    const struct dim *row = dims_get(p->dims, tenant, dim);
+
+    for (int k = 0; k < DIMS_ROLLUPS; k++) {
+        if (oldest_note(&part->published, (uint32_t)tenant,
+                        (uint32_t)row->rollup[k], INT64_MIN) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int pipeline_partition_restore(struct pipeline *p, struct partition *part,
                                uint64_t key, const char *value)
 {
@@ -871,7 +893,8 @@ int pipeline_partition_restore(struct pipeline *p, struct partition *part,
     if (r == NULL) {
         return -1;
     }
-    if (corr_set_start(part->corr, r, start) < 0) {
+    if (corr_set_start(part->corr, r, start) < 0 ||
+        (waiting != 0 && note_restored_wait(p, part, t, dim) < 0)) {
         corr_close(part->corr, r);
         return -1;
     }

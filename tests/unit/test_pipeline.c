@@ -1046,6 +1046,64 @@ static void test_persist_log_replays_to_the_open_records(void **state)
     }
 }
 
+/* A partition moves with one wait open (its oldest entry is in Redis); the
+ * wait is answered before the new owner's first flush: that flush removes
+ * the entry, which nothing else would (oldest_wait_ms grew forever while
+ * waiting_dms was 0). A wait still open is written again. */
+static void test_restored_wait_answered_before_the_first_flush_is_removed(
+    void **state)
+{
+    struct fx *fx = *state;
+    static const struct oldest_want gone[] = {
+        {PART0, "chat", "a", GONE}, {PART0, "chat", "_all", GONE},
+        {PART0, "_all", "a", GONE}, {PART0, "_all", "_all", GONE},
+    };
+    static const struct oldest_want kept[] = {
+        {PART0, "chat", "a", 1000},    {PART0, "chat", "_all", 1000},
+        {PART0, "_all", "a", 1000},    {PART0, "_all", "_all", 1000},
+        {PART0, "chat", "b", 2000},    {PART0, "_all", "b", 2000},
+    };
+    struct log_model m = {.n = 0};
+    struct pipeline *first;
+    const struct flush_batch *b;
+    char err[256];
+
+    fx_start(fx, false);
+    first = fx->p;
+    pipeline_set_persist(fx->p, true);
+    accept(fx, &(struct msg){"dm.received", "c1", 1000, "chat", "a", NULL});
+    b = flush(fx, NOW);
+    assert_int_equal(b->n_corr, 1);
+    log_apply(&m, &b->corr[0]);
+    flush_done(fx, true);
+    assert_int_equal(m.n, 1);
+
+    for (int round = 0; round < 2; round++) {
+        struct partition *part;
+        fx->p = pipeline_new(&fx->cfg, false, err, sizeof(err));
+        assert_non_null(fx->p);
+        pipeline_set_persist(fx->p, true);
+        part = pipeline_partition(fx->p, PART0);
+        assert_non_null(part);
+        assert_int_equal(
+            pipeline_partition_restore(fx->p, part, m.key[0], m.value[0]), 0);
+        pipeline_partition_restored(fx->p, part, 1);
+        if (round == 0) {
+            accept(fx, &(struct msg){"dm.replied", "c1", 9000, "chat", "a",
+                                     NULL});
+            expect_oldest(flush(fx, NOW), "answered", gone, N_OF(gone));
+        } else {
+            /* c1 still waits, c2 (older) arrives on chat:b */
+            accept(fx, &(struct msg){"dm.received", "c2", 2000, "chat", "b",
+                                     NULL});
+            expect_oldest(flush(fx, NOW), "still open", kept, N_OF(kept));
+        }
+        flush_done(fx, true);
+        pipeline_destroy(fx->p);
+    }
+    fx->p = first;
+}
+
 /* Any number of open records replayed from logs: key and whether it waits. */
 struct big_model {
     uint64_t *key;
@@ -2089,6 +2147,7 @@ int main(void)
         T(test_live_plus_one_at_start_row_minus_one_on_close),
         T(test_live_every_close_lowers_the_gauge),
         T(test_oldest_wait_start_per_row_then_removed_when_answered),
+        T(test_restored_wait_answered_before_the_first_flush_is_removed),
         T(test_oldest_is_per_partition_and_counts_only_waits),
         T(test_duplicate_same_id_tenant_partition_counted_once),
         T(test_duplicate_horizon_follows_run_clock),
