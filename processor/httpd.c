@@ -30,6 +30,9 @@
 #define DEFAULT_ADDR "127.0.0.1"
 #define DEFAULT_STALE_MS 10000
 #define MAX_CONNECTIONS 32u
+/* One address (a slow or hostile client) holds at most this many, so the
+ * probes and scrapes from others always find a free connection. */
+#define MAX_CONNECTIONS_PER_IP 8u
 #define CONNECTION_TIMEOUT_S 10u
 
 struct httpd {
@@ -38,6 +41,7 @@ struct httpd {
     int port;
     _Atomic int64_t alive_ms; /* monotonic; 0 = never */
     atomic_bool ready;
+    struct log_limit log_limit; /* of mhd_log */
     pthread_mutex_t lock; /* reason */
     char reason[256];
 };
@@ -172,16 +176,19 @@ __attribute__((format(printf, 2, 0)))
 #endif
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    struct httpd *h = cls;
     char text[256];
     size_t n;
 
-    (void)cls;
     vsnprintf(text, sizeof(text), fmt, ap);
     n = strlen(text);
     while (n > 0 && text[n - 1] == '\n') {
         text[--n] = '\0';
     }
-    log_msg(LOG_WARN, "httpd", "%s", text);
+    /* A client can make MHD complain at will (aborted or refused
+     * connections): one line per log interval. MHD calls this from its
+     * thread (or, starting, from the caller's), never from two at once. */
+    log_limited(&h->log_limit, LOG_WARN, "httpd", "%s", text);
 }
 
 /* Fills ss from an IPv4 or IPv6 literal ("::1" or "[::1]"). */
@@ -229,8 +236,9 @@ static struct MHD_Daemon *start_daemon(struct httpd *h, int port,
         flags, (uint16_t)port, NULL, NULL, handle, h,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
         (const struct sockaddr *)ss, MHD_OPTION_CONNECTION_LIMIT,
-        MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-        MHD_OPTION_END);
+        MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        MAX_CONNECTIONS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+        CONNECTION_TIMEOUT_S, MHD_OPTION_END);
 }
 
 static int bound_port(struct MHD_Daemon *d)

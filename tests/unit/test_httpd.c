@@ -364,6 +364,54 @@ static void test_many_requests_in_a_row(void **state)
     assert_int_equal(atomic_load(&f->probe.calls), 200);
 }
 
+/* A connection to port from a loopback address of our choosing; -1 when
+ * the connect fails. */
+static int dial_from(const char *src, int port)
+{
+    struct sockaddr_in a = {0}, to = {0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    a.sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
+    to.sin_family = AF_INET;
+    to.sin_port = htons((uint16_t)port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 40 slow clients from one address, each with a request begun and never
+ * finished, do not take every connection: a probe from another address is
+ * answered (before, they held all 32 and the probe was refused, so a
+ * liveness probe failed and the pod restarted). */
+static void test_one_address_cannot_hold_every_connection(void **state)
+{
+    struct fixture *f = *state;
+    static const char partial[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    int fds[40];
+    struct reply r;
+
+    httpd_alive(f->h);
+    for (int i = 0; i < 40; i++) {
+        fds[i] = dial_from("127.0.0.2", f->port);
+        if (fds[i] >= 0) { /* refused ones may be closed already */
+            (void)send(fds[i], partial, sizeof(partial) - 1, MSG_NOSIGNAL);
+        }
+    }
+    request(f->port, "GET", "/healthz", &r);
+    assert_int_equal(r.status, 200);
+    for (int i = 0; i < 40; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+        }
+    }
+}
+
 static void test_destroy_returns_with_an_idle_connection_open(void **state)
 {
     struct fixture *f = *state;
@@ -469,6 +517,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_answers_without_body, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_one_address_cannot_hold_every_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_requests_in_a_row, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
