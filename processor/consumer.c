@@ -366,7 +366,7 @@ static void commit_kafka(struct consumer *c)
 
     for (size_t i = 0; i < n; i++) {
         struct part_state *ps = find_member(c, offs[i].member);
-        if (ps != NULL) {
+        if (ps != NULL && offs[i].next >= 0) {
             ps->recorded = offs[i].next;
             rd_kafka_topic_partition_list_add(l, ps->topic, ps->partition)
                 ->offset = offs[i].next;
@@ -406,12 +406,15 @@ static int flush_begin(struct consumer *c)
     if (c->n_parts > 0 && (offs = calloc(c->n_parts, sizeof(*offs))) == NULL) {
         return -1;
     }
+    /* Every partition owned, consumed from or not: the flush may carry a
+     * partition's state without messages (restored or evicted
+     * correlations), and the guard refuses it once another instance has
+     * moved that partition on. */
     for (size_t i = 0; i < c->n_parts; i++) {
-        if (c->parts[i].next_offset >= 0) {
-            offs[n].member = c->parts[i].member;
-            offs[n].start = c->parts[i].recorded;
-            offs[n++].next = c->parts[i].next_offset;
-        }
+        const struct part_state *ps = &c->parts[i];
+        offs[n].member = ps->member;
+        offs[n].start = ps->recorded;
+        offs[n++].next = ps->next_offset >= 0 ? ps->next_offset : ps->recorded;
     }
     rc = engine_flush_start(c->engine, offs, n, c->group, tstamp_now_ms());
     free(offs);

@@ -20,6 +20,7 @@ struct engine {
     int64_t last_flush_mono;
     int64_t retry_at_mono;   /* 0: no backoff running */
     int64_t backoff_ms;
+    uint64_t batch_seq;      /* batches taken so far: names the in-flight one */
     int64_t last_tick_bucket;
     bool failing;
     struct metrics_catalog *mc;     /* borrowed, may be NULL */
@@ -281,6 +282,7 @@ static int take_batch(struct engine *e, const struct store_offset *offsets,
     }
     pipeline_flush_done(e->pipe, true); /* the batch stays valid */
     e->inflight = batch;
+    e->batch_seq++; /* the name of this batch in every send of it */
     return 0;
 }
 
@@ -307,7 +309,8 @@ int engine_flush_start(struct engine *e, const struct store_offset *offsets,
         return -1;
     }
     e->sent_mono = mono;
-    if (store_flush_send(e->fstore, e->inflight, e->offs, e->n_offs, group,
+    if (store_flush_send(e->fstore, e->inflight, e->batch_seq, e->offs,
+                         e->n_offs, group,
                          now_ms, err, sizeof(err)) < 0) {
         flush_failed(e, err, mono);
         engine_publish_metrics(e);

@@ -19,21 +19,26 @@
 --   leaving are subtracted, buckets entering - future events that waited for
 --   the clock - are added), then the deltas of buckets inside the span are
 --   added, and the KPI hash is rewritten from the sums.
--- guard  prefix offkey n {member start next}*n
+-- guard  prefix offkey n {member start next}*n batchkey batch
 --   First command of every flush: the exactly-once check. The flush covers,
---   for each partition member, the offsets [start, next) (start -1: nothing
---   recorded yet). It applies only if offkey records start for every member
---   (reply 'apply'); if it records next for every member this very flush was
---   applied before - its reply was lost - (reply 'applied'); anything else
+--   for each partition member the instance owns, the offsets [start, next)
+--   (start -1: nothing recorded yet; start = next: nothing consumed). If
+--   batchkey (the instance's) holds batch, this very flush was applied
+--   before - its reply was lost - (reply 'applied'); this also tells a
+--   resent flush that moved no offset (state alone: restored or evicted
+--   correlations) from a first one. Otherwise it applies only if offkey
+--   records start for every member (reply 'apply'); if it records next for
+--   every member it was applied before (reply 'applied'); anything else
 --   means another instance advanced a partition (reply 'conflict ...'). For
 --   the last two, PREFIX:flush:skip makes the apply and live commands of the
 --   same transaction no-ops; live deletes it.
 -- live   prefix clock nlive {tenant channel queue tickets dms calls}*nlive
 --        noldest {tenant channel queue member ms}*noldest
---        offkey noff {member offset}*noff
+--        offkey noff {member offset}*noff batchkey batch
 --   Gauge deltas, per-partition oldest wait starts (ms < 0 removes the
---   member) and the consumer offsets the flush covers. Last command of a
---   flush: it clears PREFIX:flush:skip.
+--   member), the consumer offsets the flush covers and, in batchkey, the
+--   flush's batch (kept a day). Last command of a flush: it clears
+--   PREFIX:flush:skip.
 -- corr   prefix key reset {chunk}*
 --   Appends chunks (lines of struct corr_log in pipeline.h) to the list key,
 --   one partition's correlation log; reset = 1 first deletes it (the chunks
@@ -467,6 +472,11 @@ end
 local function op_guard(a)
   local offkey, n = a[3], tonumber(a[4])
   local at_start, at_next, diff = true, true, nil
+  local batchkey, batch = a[5 + 3 * n], a[6 + 3 * n]
+  if batchkey ~= '' and redis.call('GET', batchkey) == batch then
+    redis.call('SET', skip_key(a[2]), '1')
+    return 'applied'
+  end
   for k = 0, n - 1 do
     local member, start, nxt = a[5 + 3 * k], tonumber(a[6 + 3 * k]), tonumber(a[7 + 3 * k])
     local stored = tonumber(redis.call('HGET', offkey, member) or '-1')
@@ -571,6 +581,9 @@ local function op_live(a)
   for _ = 1, n do
     redis.call('HSET', offkey, a[i], a[i + 1])
     i = i + 2
+  end
+  if a[i] ~= '' then
+    redis.call('SET', a[i], a[i + 1], 'PX', 86400000)
   end
   return 1
 end

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mem.h"
 #include "resp.h"
@@ -66,6 +67,7 @@ struct store {
     size_t unwritten; /* bytes of arguments appended since the last write */
     struct store_stats stats;
     int64_t deadline_mono; /* 0, or no call may outlast it (shutdown) */
+    char instance[17];     /* this process's name in flush batch keys */
     struct store_tx {   /* the flush transaction in flight */
         bool open;
         size_t expect, got; /* replies */
@@ -334,6 +336,24 @@ static int args_send(struct store *s, struct args *a)
 
 /* ---- connection ---- */
 
+/* 16 random hex digits (the kernel's; time and pid if it has none): two
+ * processes sharing a batch key would take each other's flush for their
+ * own. */
+static void name_instance(char *out, size_t size)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+
+    if (f == NULL || fread(&v, sizeof(v), 1, f) != 1) {
+        v = ((uint64_t)getpid() << 40) ^ (uint64_t)tstamp_now_ms() ^
+            (uint64_t)tstamp_mono_ms() << 20;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    snprintf(out, size, "%016llx", (unsigned long long)v);
+}
+
 struct store *store_new(const struct config *cfg, char *errstr,
                         size_t errstr_size)
 {
@@ -345,6 +365,7 @@ struct store *store_new(const struct config *cfg, char *errstr,
     }
     resp_init(&s->resp);
     s->cfg = cfg;
+    name_instance(s->instance, sizeof(s->instance));
     if (store_parse_url(cfg->redis_url, &s->url, errstr, errstr_size) < 0) {
         free(s);
         return NULL;
@@ -641,22 +662,30 @@ static void corr_prefix(const struct store *s, const char *group, char *buf,
 }
 
 /* offkey n {member [start] next}*: the partitions a flush covers (offkey
- * "" and n 0 without a group). */
+ * "" and n 0 without a group); without start (the offsets to record) only
+ * those with one (next >= 0). */
 static void add_offsets(struct store *s, struct args *a,
                         const struct store_offset *offsets, size_t n_off,
                         const char *group, bool with_start)
 {
     char key[512];
+    size_t n = 0;
 
     if (group == NULL) {
         args_str(a, "");
         args_i64(a, 0);
         return;
     }
+    for (size_t i = 0; i < n_off; i++) {
+        n += with_start || offsets[i].next >= 0;
+    }
     store_offsets_key(s, group, key, sizeof(key));
     args_str(a, key);
-    args_i64(a, (int64_t)n_off);
+    args_i64(a, (int64_t)n);
     for (size_t i = 0; i < n_off; i++) {
+        if (!with_start && offsets[i].next < 0) {
+            continue;
+        }
         args_str(a, offsets[i].member);
         if (with_start) {
             args_i64(a, offsets[i].start);
@@ -718,9 +747,27 @@ static int append_corr(struct store *s, const struct flush_batch *b,
     return 0;
 }
 
+/* batchkey batch: where live records the flush's batch and the guard looks
+ * for it ("" 0 without a group). */
+static void add_batch(struct store *s, struct args *a, const char *group,
+                      uint64_t batch)
+{
+    char key[600];
+
+    if (group == NULL) {
+        args_str(a, "");
+        args_i64(a, 0);
+        return;
+    }
+    snprintf(key, sizeof(key), "%s:flushed:%s:%s", s->cfg->prefix, group,
+             s->instance);
+    args_str(a, key);
+    args_i64(a, (int64_t)batch);
+}
+
 static int append_live(struct store *s, const struct flush_batch *b,
                        const struct store_offset *offsets, size_t n_off,
-                       const char *group)
+                       const char *group, uint64_t batch)
 {
     struct args *a = &s->a;
 
@@ -742,17 +789,20 @@ static int append_live(struct store *s, const struct flush_batch *b,
         args_i64(a, o->oldest_ms);
     }
     add_offsets(s, a, offsets, n_off, group, false);
+    add_batch(s, a, group, batch);
     return args_send(s, a);
 }
 
-/* guard offkey n {member start next}* (the first command of a flush). */
+/* guard offkey n {member start next}* batchkey batch (the first command of a
+ * flush). */
 static int append_guard(struct store *s, const struct store_offset *offsets,
-                        size_t n_off, const char *group)
+                        size_t n_off, const char *group, uint64_t batch)
 {
     struct args *a = &s->a;
 
     begin_script(s, a, "guard");
     add_offsets(s, a, offsets, n_off, group, true);
+    add_batch(s, a, group, batch);
     return args_send(s, a);
 }
 
@@ -816,9 +866,9 @@ static int tx_fail(struct store *s, char *errstr, size_t errstr_size,
 }
 
 int store_flush_send(struct store *s, const struct flush_batch *batch,
-                     const struct store_offset *offsets, size_t n_offsets,
-                     const char *group, int64_t wall_ms, char *errstr,
-                     size_t errstr_size)
+                     uint64_t batch_id, const struct store_offset *offsets,
+                     size_t n_offsets, const char *group, int64_t wall_ms,
+                     char *errstr, size_t errstr_size)
 {
     uint64_t before;
 
@@ -827,10 +877,10 @@ int store_flush_send(struct store *s, const struct flush_batch *batch,
     }
     before = s->stats.commands;
     if (redisAppendCommand(s->ctx, "MULTI") != REDIS_OK ||
-        append_guard(s, offsets, n_offsets, group) < 0 ||
+        append_guard(s, offsets, n_offsets, group, batch_id) < 0 ||
         append_apply(s, batch, wall_ms) < 0 ||
         append_corr(s, batch, group) < 0 ||
-        append_live(s, batch, offsets, n_offsets, group) < 0 ||
+        append_live(s, batch, offsets, n_offsets, group, batch_id) < 0 ||
         redisAppendCommand(s->ctx, "EXEC") != REDIS_OK) {
         if (s->ctx->err == REDIS_ERR_IO) { /* a write-ahead failed */
             return tx_fail(s, errstr, errstr_size, s->ctx->errstr);

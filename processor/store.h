@@ -58,7 +58,11 @@ int store_connect(struct store *s, char *errstr, size_t errstr_size);
  * send writes batch, the offsets it covers and its correlation-state
  * changes as one MULTI/EXEC, into the keys of consumer group `group`
  * (tp:offsets:GROUP, tp:corr:GROUP:TOPIC/PARTITION); group may be NULL
- * (replay: no offsets, no persisted state). Returns 0 or -1 with errstr.
+ * (replay: no offsets, no persisted state). batch_id names the batch: the
+ * same for every send of one batch, another for the next (with a group it
+ * is recorded, so a resend is known even when the batch moved no offset).
+ * offsets lists every partition the instance owns (start = next: nothing
+ * consumed; next -1: nothing to record). Returns 0 or -1 with errstr.
  * poll collects the replies, waiting up to wait_ms (-1: until done or
  * redis.timeout from the send). The transaction applies only if Redis
  * records every partition's start (exactly once: a resend of a flush whose
@@ -68,9 +72,9 @@ int store_connect(struct store *s, char *errstr, size_t errstr_size);
  * applicable), both with errstr. No other command may use the store while a
  * flush is open. */
 int store_flush_send(struct store *s, const struct flush_batch *batch,
-                     const struct store_offset *offsets, size_t n_offsets,
-                     const char *group, int64_t wall_ms, char *errstr,
-                     size_t errstr_size);
+                     uint64_t batch_id, const struct store_offset *offsets,
+                     size_t n_offsets, const char *group, int64_t wall_ms,
+                     char *errstr, size_t errstr_size);
 int store_flush_poll(struct store *s, int wait_ms, char *errstr,
                      size_t errstr_size);
 bool store_flush_open(const struct store *s); /* sent, not yet answered */

@@ -13,6 +13,7 @@ tests=(
     tests/integration/tpgen-test.sh
     tests/integration/kpi-truth-selftest.sh
     tests/integration/replay-test.sh
+    tests/integration/flush-guard-test.sh
     tests/integration/kafka-test.sh
     tests/integration/restart-test.sh
     tests/integration/prometheus-test.sh
