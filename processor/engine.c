@@ -117,7 +117,7 @@ static struct store_stats both_stats(const struct engine *e)
 
     st.commands += fs->commands;
     st.errors += fs->errors;
-    st.connects += fs->connects;
+    st.reconnects += fs->reconnects;
     st.flushes += fs->flushes;
     return st;
 }

@@ -321,7 +321,7 @@ void metrics_catalog_store(struct metrics_catalog *c,
     }
     put_counter(c, MC_FLUSHES, st->flushes);
     put_counter(c, MC_REDIS_ERRORS, st->errors);
-    put_counter(c, MC_REDIS_RECONNECTS, st->connects > 0 ? st->connects - 1 : 0);
+    put_counter(c, MC_REDIS_RECONNECTS, st->reconnects);
 }
 
 void metrics_catalog_limits(struct metrics_catalog *c,

@@ -68,6 +68,7 @@ struct store {
     struct store_stats stats;
     int64_t deadline_mono; /* 0, or no call may outlast it (shutdown) */
     char instance[17];     /* this process's name in flush batch keys */
+    bool connected_once;   /* a connection was made: later ones reconnect */
     struct store_tx {   /* the flush transaction in flight */
         bool open;
         size_t expect, got; /* replies */
@@ -508,7 +509,6 @@ int store_connect(struct store *s, char *errstr, size_t errstr_size)
         return 0;
     }
     s->ctx = redisConnectWithTimeout(s->url.host, s->url.port, tv);
-    s->stats.connects++;
     if (s->ctx == NULL || s->ctx->err) {
         snprintf(errstr, errstr_size, "redis %s:%d: cannot connect: %s",
                  s->url.host, s->url.port,
@@ -523,6 +523,8 @@ int store_connect(struct store *s, char *errstr, size_t errstr_size)
         s->stats.errors++;
         return -1;
     }
+    s->stats.reconnects += s->connected_once; /* failed tries are errors */
+    s->connected_once = true;
     return 0;
 }
 

@@ -180,11 +180,12 @@ int store_alert_states(struct store *s, const char *tenant,
  * Returns 0 or -1. */
 int store_delete_all(struct store *s, char *errstr, size_t errstr_size);
 
-/* Redis commands sent (top level), errors and reconnects so far. */
+/* Redis commands sent (top level), errors and reconnects (connections made
+ * after the store's first) so far. */
 struct store_stats {
     uint64_t commands;
     uint64_t errors;
-    uint64_t connects;
+    uint64_t reconnects;
     uint64_t flushes;
 };
 const struct store_stats *store_stats(const struct store *s);

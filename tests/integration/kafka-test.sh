@@ -285,10 +285,13 @@ refused_logged() { grep -q 'dead-letter message from small/0/1 not delivered to 
 check "...the refusal is logged with the message's source" \
     tp_wait_for "the refusal logged" 10 refused_logged
 rport=$(tp_http_port "$dir/refused.err")
-rfail=$(curl -sf "http://127.0.0.1:$rport/metrics" |
-    awk '$1 == "touchpointd_dead_letter_failures_total" { print $2 }')
+curl -sf "http://127.0.0.1:$rport/metrics" >"$dir/refused.metrics"
+rfail=$(awk '$1 == "touchpointd_dead_letter_failures_total" { print $2 }' "$dir/refused.metrics")
 check "...and counted (touchpointd_dead_letter_failures_total ${rfail:-none})" \
     test "${rfail:-0}" -eq 1
+rrec=$(awk '$1 == "touchpointd_redis_reconnects_total" { print $2 }' "$dir/refused.metrics")
+check "Redis never went away: touchpointd_redis_reconnects_total ${rrec:-none}" \
+    test "${rrec:-x}" = 0
 check "...the good events around it are counted (CSAT n = 2)" \
     test "$(r -n 6 HGET 'tp:{acme}:kpi:5m:_all:_all' csat_n)" = 2
 stop_checked "refused dead letter"

@@ -779,7 +779,7 @@ static void test_catalog_snapshots_pipeline_store_and_limits(void **state)
 {
     struct metrics_catalog *c = new_catalog();
     struct pipeline_stats ps = {0};
-    struct store_stats ss = {.commands = 9, .errors = 4, .connects = 3,
+    struct store_stats ss = {.commands = 9, .errors = 4, .reconnects = 2,
                              .flushes = 11};
     struct config cfg;
 
@@ -833,7 +833,7 @@ static void test_catalog_snapshots_pipeline_store_and_limits(void **state)
         }
     }
     /* A first connection is not a reconnect. */
-    ss.connects = 1;
+    ss.reconnects = 0;
     metrics_catalog_store(c, &ss);
     assert_true(renders_line(c->reg, "touchpointd_redis_reconnects_total 0"));
     config_release(&cfg);
@@ -994,7 +994,7 @@ static void test_catalog_sample_exposition(void **state)
 {
     struct metrics_catalog *c = new_catalog();
     struct pipeline_stats ps = {0};
-    struct store_stats ss = {.errors = 1, .connects = 2, .flushes = 3};
+    struct store_stats ss = {.errors = 1, .reconnects = 1, .flushes = 3};
     char *out = NULL;
     size_t len;
     const char *path = getenv("TP_METRICS_SAMPLE");
