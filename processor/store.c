@@ -977,6 +977,14 @@ int store_flush_poll(struct store *s, int wait_ms, char *errstr,
     return t->rc;
 }
 
+/* Why a command could not be sent or answered: the connection's error,
+ * or (building the arguments failed, the connection has none) memory. */
+static const char *send_error(const struct store *s)
+{
+    return s->ctx != NULL && s->ctx->errstr[0] != '\0' ? s->ctx->errstr
+                                                       : "out of memory";
+}
+
 static redisReply *call_args(struct store *s, char *errstr,
                                size_t errstr_size)
 {
@@ -984,8 +992,7 @@ static redisReply *call_args(struct store *s, char *errstr,
 
     if (args_send(s, &s->a) < 0 ||
         redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
-        snprintf(errstr, errstr_size, "redis: %s",
-                 s->ctx ? s->ctx->errstr : "out of memory");
+        snprintf(errstr, errstr_size, "redis: %s", send_error(s));
         disconnect(s);
         s->stats.errors++;
         return NULL;
@@ -1060,7 +1067,7 @@ int store_read_offsets(struct store *s, const char *offsets_key,
     if (args_send(s, a) < 0 ||
         redisGetReply(s->ctx, (void **)&r) != REDIS_OK) {
         snprintf(errstr, errstr_size, "redis HMGET %s: %s", offsets_key,
-                 s->ctx->errstr);
+                 send_error(s));
         disconnect(s);
         return -1;
     }
