@@ -369,7 +369,19 @@ static void seen_add(struct lag_seen *seen, struct metrics_series *s)
     seen->s[seen->n++] = s;
 }
 
-/* One entry of topics.T.partitions: sets its lag when it is being fetched. */
+static bool seen_has(const struct lag_seen *seen, const struct metrics_series *s)
+{
+    for (size_t i = 0; i < seen->n; i++) {
+        if (seen->s[i] == s) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One entry of topics.T.partitions: sets its lag when it is being fetched.
+ * Partitions past the label cap share the _other series: their lags add
+ * up there, so a sum over the topic stays the topic's lag. */
 static void lag_partition(struct metrics_catalog *c, const char *topic,
                           const json_t *part, struct lag_seen *seen)
 {
@@ -386,6 +398,10 @@ static void lag_partition(struct metrics_catalog *c, const char *topic,
     }
     snprintf(pid, sizeof(pid), "%lld", (long long)json_integer_value(id));
     s = metrics_catalog_series(c, MC_CONSUMER_LAG, topic, pid);
+    if (seen_has(seen, s)) {
+        metrics_gauge_add(s, (double)json_integer_value(lag));
+        return;
+    }
     metrics_gauge_set(s, (double)json_integer_value(lag));
     seen_add(seen, s);
 }

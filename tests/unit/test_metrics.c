@@ -891,6 +891,40 @@ static void test_catalog_alert_labels_bounded(void **state)
     metrics_catalog_release(&c);
 }
 
+/* 260 partitions, each 1 behind: the 4 past the cap of 256 partition
+ * labels add up in _other (it held the last one's lag alone, so a
+ * sum over the topic read 257 instead of 260). */
+static void test_lag_past_the_partition_cap_adds_up_in_other(void **state)
+{
+    struct metrics_catalog *c = new_catalog();
+    size_t cap = 300 * 64 + 128, len = 0;
+    char *json = malloc(cap);
+
+    (void)state;
+    assert_non_null(json);
+    len += (size_t)snprintf(json, cap, "{\"topics\":{\"big\":{\"partitions\":{");
+    for (int i = 0; i < 260; i++) {
+        len += (size_t)snprintf(json + len, cap - len,
+                                "%s\"%d\":{\"partition\":%d,"
+                                "\"fetch_state\":\"active\",\"consumer_lag\":1}",
+                                i ? "," : "", i, i);
+    }
+    len += (size_t)snprintf(json + len, cap - len, "}}}}");
+    for (int round = 0; round < 2; round++) { /* a second report: not 8 */
+        assert_int_equal(
+            metrics_catalog_kafka_stats(c, json, len, errbuf, sizeof(errbuf)),
+            0);
+        assert_true(renders_line(c->reg,
+                                 "touchpointd_consumer_lag_messages{topic="
+                                 "\"big\",partition=\"_other\"} 4"));
+        assert_true(renders_line(c->reg,
+                                 "touchpointd_consumer_lag_messages{topic="
+                                 "\"big\",partition=\"255\"} 1"));
+    }
+    free(json);
+    metrics_catalog_release(c);
+}
+
 static void test_catalog_reads_consumer_lag_from_kafka_stats(void **state)
 {
     struct metrics_catalog *c = new_catalog();
@@ -1052,6 +1086,7 @@ int main(void)
         cmocka_unit_test(test_catalog_snapshots_pipeline_store_and_limits),
         cmocka_unit_test(test_catalog_alert_labels_bounded),
         cmocka_unit_test(test_catalog_reads_consumer_lag_from_kafka_stats),
+        cmocka_unit_test(test_lag_past_the_partition_cap_adds_up_in_other),
         cmocka_unit_test(test_catalog_markdown_lists_every_metric),
         cmocka_unit_test(test_catalog_sample_exposition),
     };
