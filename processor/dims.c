@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agg.h"
 #include "mem.h"
 #include "u64map.h"
 
@@ -65,7 +66,9 @@ int dims_tenant(struct dims *d, const char *name)
     return dims_tenant_keyed(d, name, dims_tenant_key(name));
 }
 
-int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
+/* dims_tenant_keyed, up to max tenants. */
+static int intern_tenant(struct dims *d, const char *name, uint64_t key,
+                         int64_t max)
 {
     uint32_t *idx = u64map_get(&d->tenant_index, key);
     struct tenant *t;
@@ -73,7 +76,7 @@ int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
     if (idx != NULL) {
         return (int)*idx;
     }
-    if ((int64_t)d->n_tenants >= d->cfg->max_tenants ||
+    if ((int64_t)d->n_tenants >= max ||
         d->n_tenants >= (size_t)DIMS_MAX_TENANTS ||
         mem_grow((void **)&d->tenants, &d->cap_tenants, d->n_tenants + 1,
                  sizeof(*d->tenants)) < 0 ||
@@ -84,6 +87,11 @@ int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
     memset(t, 0, sizeof(*t));
     strcpy(t->name, name);
     return (int)d->n_tenants++;
+}
+
+int dims_tenant_keyed(struct dims *d, const char *name, uint64_t key)
+{
+    return intern_tenant(d, name, key, d->cfg->max_tenants);
 }
 
 uint64_t dims_pair_hash(const char *channel, const char *queue)
@@ -183,6 +191,29 @@ int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
         if (idx != NULL) {
             return (int)*idx;
         }
+    }
+    row = intern_row(d, tenant, channel, queue, pair_hash, true);
+    return row < 0 ? -1 : add_rollups(d, tenant, row);
+}
+
+int dims_tenant_restored(struct dims *d, const char *name)
+{
+    return intern_tenant(d, name, dims_tenant_key(name), AGG_MAX_TENANTS);
+}
+
+int dims_pair_restored(struct dims *d, int tenant, const char *channel,
+                       const char *queue)
+{
+    uint64_t pair_hash = dims_pair_hash(channel, queue);
+    uint32_t *idx = u64map_get(&d->row_index, row_key(tenant, pair_hash));
+    int row;
+
+    if (idx != NULL && d->tenants[tenant].rows[*idx].leaf) {
+        return (int)*idx;
+    }
+    /* A leaf and up to three roll-ups more must fit a cell's key. */
+    if ((int64_t)d->tenants[tenant].n_rows + DIMS_ROLLUPS > AGG_MAX_ROWS) {
+        return -1;
     }
     row = intern_row(d, tenant, channel, queue, pair_hash, true);
     return row < 0 ? -1 : add_rollups(d, tenant, row);

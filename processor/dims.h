@@ -61,6 +61,15 @@ uint64_t dims_pair_hash(const char *channel, const char *queue);
 int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
                      const char *queue, uint64_t pair_hash, bool *folded);
 
+/* For a correlation restored from a previous owner's log, whose rows Redis
+ * already counts it on: the tenant and the exact CHANNEL:QUEUE leaf (with
+ * its roll-ups, "_other:_other" included), past limits.max_tenants and
+ * limits.max_dims_per_tenant, so its end lands where its start was counted.
+ * -1 past what a cell's key holds (AGG_MAX_*) or out of memory. */
+int dims_tenant_restored(struct dims *d, const char *name);
+int dims_pair_restored(struct dims *d, int tenant, const char *channel,
+                       const char *queue);
+
 /* A number for a row of a tenant (0, 1, 2, ... in the order first asked,
  * kept for good): struct corr_rec names a row by it. Returns -1 when out of
  * memory. dims_row_of turns it back; ids go up to dims_row_ids() - 1. */

@@ -877,12 +877,12 @@ int pipeline_partition_restore(struct pipeline *p, struct partition *part,
     int waiting, t, dim, leaf;
     enum corr_kind kind;
     struct corr_rec *r;
-    bool folded;
 
     if (sscanf(value, "%lld %c %d %64s %32s %32s", &start, &kc, &waiting,
                tenant, channel, queue) != 6 ||
-        kind_of(kc, &kind) < 0 || (t = dims_tenant(p->dims, tenant)) < 0 ||
-        (dim = dims_pair(p->dims, t, channel, queue, &folded)) < 0 ||
+        kind_of(kc, &kind) < 0 ||
+        (t = dims_tenant_restored(p->dims, tenant)) < 0 ||
+        (dim = dims_pair_restored(p->dims, t, channel, queue)) < 0 ||
         (leaf = leaf_of(p, t, dim)) < 0) {
         return -1;
     }

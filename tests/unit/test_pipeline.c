@@ -26,6 +26,7 @@
 
 #include "agg.h"
 #include "config.h"
+#include "corr.h"
 #include "dims.h"
 #include "event.h"
 #include "pipeline.h"
@@ -1104,6 +1105,46 @@ static void test_restored_wait_answered_before_the_first_flush_is_removed(
     fx->p = first;
 }
 
+/* Restored tickets keep the rows their openings were counted on in Redis,
+ * past this instance's caps: with max_tenants 1 (taken by initech) and
+ * max_dims_per_tenant 1, acme's "_other _other" and "phone a" are restored
+ * as they were, and closing tk-1 takes the ticket off phone:a (before,
+ * acme was refused, or phone:a folded into _other:_other, so phone:a kept
+ * the ticket open for good and _other:_other went negative). */
+static void test_restore_keeps_its_rows_past_the_caps(void **state)
+{
+    struct fx *fx = *state;
+    static const struct live_want down[] = {
+        {"phone", "a", -1, 0, 0},    {"phone", "_all", -1, 0, 0},
+        {"_all", "a", -1, 0, 0},     {"_all", "_all", -1, 0, 0},
+    };
+    uint64_t th = dims_tenant_key("acme");
+    struct partition *part;
+    char v[128];
+
+    fx->cfg.max_tenants = 1;
+    fx->cfg.max_dims_per_tenant = 1;
+    fx_start(fx, false);
+    pipeline_set_persist(fx->p, true);
+    expect_put(fx, PART0, "initech", NULL,
+               &(struct msg){"survey.csat", NULL, 0, "chat", "a", "\"score\":5"},
+               NOW, PIPE_ACCEPTED);
+    part = pipeline_partition(fx->p, PART0);
+    assert_non_null(part);
+    snprintf(v, sizeof(v), "%lld t 0 acme _other _other", (long long)T0);
+    assert_int_equal(pipeline_partition_restore(
+                         fx->p, part, corr_key(CORR_TICKET, th, "tk-2"), v),
+                     0);
+    snprintf(v, sizeof(v), "%lld t 0 acme phone a", (long long)T0);
+    assert_int_equal(pipeline_partition_restore(
+                         fx->p, part, corr_key(CORR_TICKET, th, "tk-1"), v),
+                     0);
+    pipeline_partition_restored(fx->p, part, 2);
+    accept(fx, &(struct msg){"ticket.closed", "tk-1", MIN, "phone", "a", NULL});
+    expect_live(flush(fx, NOW), "tk-1 closed", down, N_OF(down));
+    flush_done(fx, true);
+}
+
 /* Any number of open records replayed from logs: key and whether it waits. */
 struct big_model {
     uint64_t *key;
@@ -2148,6 +2189,7 @@ int main(void)
         T(test_live_every_close_lowers_the_gauge),
         T(test_oldest_wait_start_per_row_then_removed_when_answered),
         T(test_restored_wait_answered_before_the_first_flush_is_removed),
+        T(test_restore_keeps_its_rows_past_the_caps),
         T(test_oldest_is_per_partition_and_counts_only_waits),
         T(test_duplicate_same_id_tenant_partition_counted_once),
         T(test_duplicate_horizon_follows_run_clock),
