@@ -94,7 +94,9 @@ static CURLcode perform(struct amclient *c, CURLM *multi, CURL *curl)
     return rc;
 }
 
-/* One POST; returns 0 on a 2xx answer. */
+/* One POST; returns 0 on a 2xx answer, 1 when Alertmanager refused the
+ * body for good (a 4xx other than 408 and 429: sending it again cannot
+ * help), -1 when it may be tried again. */
 static int post(struct amclient *c, CURLM *multi, CURL *curl,
                 const char *body)
 {
@@ -118,9 +120,20 @@ static int post(struct amclient *c, CURLM *multi, CURL *curl,
         return 0;
     }
     atomic_fetch_add(&c->failures, 1);
-    log_limited(&c->limit, LOG_WARN, "alertmanager", "POST %s failed: %s",
-                c->url,
-                rc != CURLE_OK ? curl_easy_strerror(rc) : "non-2xx status");
+    if (rc == CURLE_OK && status >= 400 && status < 500 && status != 408 &&
+        status != 429) {
+        log_limited(&c->limit, LOG_WARN, "alertmanager",
+                    "POST %s refused with status %ld; dropped, not retried",
+                    c->url, status);
+        return 1;
+    }
+    if (rc == CURLE_OK) {
+        log_limited(&c->limit, LOG_WARN, "alertmanager",
+                    "POST %s failed: status %ld", c->url, status);
+    } else {
+        log_limited(&c->limit, LOG_WARN, "alertmanager", "POST %s failed: %s",
+                    c->url, curl_easy_strerror(rc));
+    }
     return -1;
 }
 
@@ -190,9 +203,11 @@ static void *run(void *arg)
     char *body;
 
     while ((body = take_head(c)) != NULL) {
-        if (curl != NULL && multi != NULL && post(c, multi, curl, body) == 0) {
+        int rc = curl != NULL && multi != NULL ? post(c, multi, curl, body)
+                                               : -1;
+        if (rc >= 0) { /* sent, or refused for good: the next one */
             free(body);
-            atomic_fetch_add(&c->sent, 1);
+            atomic_fetch_add(&c->sent, rc == 0);
             backoff = 0;
         } else {
             put_back(c, body);

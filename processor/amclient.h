@@ -18,9 +18,10 @@ struct amclient *amclient_new(const char *base_url, char *errstr,
 void amclient_destroy(struct amclient *c, int64_t deadline_ms);
 
 /* Queues a JSON array of Alertmanager alerts (taken; freed with free()).
- * Never blocks on the network. A failed POST is retried with backoff; when
- * more than a bounded number of posts wait, the oldest is dropped (counted
- * as failed). */
+ * Never blocks on the network. A failed POST is retried with backoff, but
+ * one Alertmanager refuses with a 4xx (not 408 or 429) is dropped; when more
+ * than a bounded number of posts wait, the oldest is dropped. Both count as
+ * failed. */
 void amclient_post(struct amclient *c, char *json_array);
 
 /* POST attempts that failed (each retry counts) plus posts dropped, and posts

@@ -42,7 +42,7 @@ struct peer {
     bool opened, stop;
     atomic_int accepted;
     atomic_int conn_fd;    /* the connection being held, or -1 */
-    int status;            /* what it answers: 200 unless set */
+    atomic_int status;     /* what it answers: 200 unless set */
     long seen[MAX_SEEN];   /* per request: the body's number, or -1 for the
                               big body intact, -2 for it corrupted */
     atomic_int n_seen;
@@ -155,7 +155,8 @@ static int serve(struct peer *p, int fd)
         record(p, body, len);
         rlen = snprintf(reply, sizeof(reply),
                         "HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n",
-                        p->status ? p->status : 200);
+                        atomic_load(&p->status) ? atomic_load(&p->status)
+                                                : 200);
         if (send(fd, reply, (size_t)rlen, MSG_NOSIGNAL) != rlen) {
             goto out;
         }
@@ -351,7 +352,7 @@ static void test_retries_back_off_during_shutdown(void **state)
 
     (void)state;
     peer_start(&p);
-    p.status = 503; /* before any connection: the peer reads it after */
+    atomic_store(&p.status, 503);
     peer_open(&p);
     c = client_for(p.port);
     amclient_post(c, numbered(1));
@@ -369,6 +370,39 @@ static void test_retries_back_off_during_shutdown(void **state)
     assert_true(during >= 1);
 }
 
+/* A body Alertmanager refuses with 400 is dropped, not retried ahead of
+ * everything queued behind it; a 503 is retried. */
+static void test_a_refused_body_is_dropped_a_failed_one_retried(void **state)
+{
+    struct peer p;
+    struct amclient *c;
+    int64_t until;
+
+    (void)state;
+    peer_start(&p);
+    atomic_store(&p.status, 400);
+    peer_open(&p);
+    c = client_for(p.port);
+    amclient_post(c, numbered(1));
+    until = tstamp_mono_ms() + WAIT_MS;
+    while (amclient_failures(c) < 1 && tstamp_mono_ms() < until) {
+        pause_ms(5);
+    }
+    assert_int_equal(amclient_failures(c), 1);
+    atomic_store(&p.status, 200);
+    amclient_post(c, numbered(2));
+    while (amclient_sent(c) < 1 && tstamp_mono_ms() < until) {
+        pause_ms(5);
+    }
+    assert_int_equal(amclient_sent(c), 1);
+    amclient_destroy(c, 0);
+    peer_stop(&p);
+    /* [1] once (refused), then [2]: never [1] again */
+    assert_int_equal(atomic_load(&p.n_seen), 2);
+    assert_int_equal(p.seen[0], 1);
+    assert_int_equal(p.seen[1], 2);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* as touchpointd does */
@@ -377,6 +411,7 @@ int main(void)
             test_full_queue_drops_the_oldest_waiting_not_the_one_in_flight),
         cmocka_unit_test(test_destroy_keeps_its_deadline_while_a_post_hangs),
         cmocka_unit_test(test_retries_back_off_during_shutdown),
+        cmocka_unit_test(test_a_refused_body_is_dropped_a_failed_one_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
