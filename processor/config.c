@@ -496,17 +496,22 @@ static int expand_env(struct loader *ld, const char *src, char *dst,
 static int read_value_file(struct loader *ld, char *value, size_t size)
 {
     FILE *f = fopen(value, "rb");
+    char path[256];
     size_t n;
 
+    snprintf(path, sizeof(path), "%.200s", value); /* value gets the contents */
     if (f == NULL) {
         snprintf(ld->why, sizeof(ld->why), "cannot read %.200s: %s", value,
                  strerror(errno));
         return -1;
     }
     n = fread(value, 1, size - 1, f);
-    if (!feof(f)) {
-        snprintf(ld->why, sizeof(ld->why), "file longer than %zu bytes",
-                 size - 1);
+    /* A file of exactly size - 1 bytes has not hit its end yet. */
+    if (ferror(f) || (n == size - 1 && fgetc(f) != EOF)) {
+        snprintf(ld->why, sizeof(ld->why), ferror(f) ? "cannot read %.200s"
+                                                     : "%.200s is longer than "
+                                                       "%zu bytes",
+                 path, size - 1);
         fclose(f);
         return -1;
     }

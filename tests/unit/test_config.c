@@ -891,6 +891,36 @@ static void test_file_variant_errors(void **state)
     assert_non_null(strstr(err, ":2: redis.password_file: cannot read "
                                 "/nonexistent/x"));
     config_release(&cfg);
+    /* A secret of 4095 bytes (the most a value holds) is read whole; one
+     * byte more is refused, naming the file, never its contents. */
+    {
+        static char big[4097];
+        char secret[512], text[1200];
+        memset(big, 'k', 4095);
+        big[4095] = '\0';
+        write_file("secret4095", big, secret, sizeof(secret));
+        snprintf(text, sizeof(text), "kafka:\n  sasl.password_file: %s\n",
+                 secret);
+        assert_int_equal(load_text(&cfg, "s4095.yaml", text, path,
+                                   sizeof(path), err, sizeof(err)),
+                         0);
+        for (size_t i = 0; i < cfg.n_kafka; i++) {
+            if (strcmp(cfg.kafka[i].key, "sasl.password") == 0) {
+                assert_int_equal(strlen(cfg.kafka[i].value), 4095);
+            }
+        }
+        config_release(&cfg);
+        big[4095] = 'k';
+        write_file("secret4096", big, secret, sizeof(secret));
+        snprintf(text, sizeof(text), "kafka:\n  sasl.password_file: %s\n",
+                 secret);
+        assert_int_equal(load_text(&cfg, "s4096.yaml", text, path,
+                                   sizeof(path), err, sizeof(err)),
+                         -1);
+        assert_non_null(strstr(err, "secret4096 is longer than 4095 bytes"));
+        assert_null(strstr(err, "kkkk"));
+        config_release(&cfg);
+    }
     /* Only string keys have a _file variant. */
     assert_int_equal(load_text(&cfg, "notstring.yaml",
                                "aggregation:\n  windows_file: /etc/hosts\n",
