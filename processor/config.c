@@ -753,8 +753,8 @@ int config_load_rules(struct config *cfg, char *errstr, size_t errstr_size)
             return -1;
         }
     }
-    return rules_bind_windows(cfg->rules, cfg->windows, cfg->n_windows, errstr,
-                              errstr_size);
+    return rules_bind_windows(cfg->rules, cfg->windows, cfg->n_windows,
+                              cfg->retention_ms, errstr, errstr_size);
 }
 
 /* A pending cell names its tenant, row and bucket in one 64-bit key

@@ -318,7 +318,7 @@ static void reload_rules(void *arg)
           config_load_file(&fresh, rc->path, err, sizeof(err)) == 0) &&
          config_load_rules(&fresh, err, sizeof(err)) == 0 &&
          rules_bind_windows(fresh.rules, rc->cfg->windows, rc->cfg->n_windows,
-                            err, sizeof(err)) == 0;
+                            rc->cfg->retention_ms, err, sizeof(err)) == 0;
     if (!ok) {
         log_msg(LOG_ERROR, "alerts", "SIGHUP: keeping the old rules: %s", err);
         config_release(&fresh);

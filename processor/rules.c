@@ -287,10 +287,20 @@ static int bind_span(const struct rule *r, char *name, int64_t ms,
 }
 
 int rules_bind_windows(struct rules *rs, const struct config_window *windows,
-                       size_t n_windows, char *errstr, size_t errstr_size)
+                       size_t n_windows, int64_t retention_ms, char *errstr,
+                       size_t errstr_size)
 {
     for (size_t i = 0; i < rs->n; i++) {
         struct rule *r = &rs->v[i];
+        if ((r->kind == RULE_ABOVE_ZSCORE || r->kind == RULE_BELOW_ZSCORE) &&
+            r->baseline_ms > retention_ms) {
+            snprintf(errstr, errstr_size,
+                     "%s:%lu: alerts[%zu].baseline: %s is longer than "
+                     "aggregation.retention (the buckets it reads are gone "
+                     "by then)",
+                     r->src, r->baseline_line, r->index, r->baseline);
+            return -1;
+        }
         if (r->window_ms > 0 &&
             bind_span(r, r->window, r->window_ms, r->window_line, "window",
                       windows, n_windows, errstr, errstr_size) < 0) {

@@ -152,9 +152,11 @@ void rules_write_reference(FILE *out);
  * configured windows, matched by length (a rule's 60m finds 1h), and rewrites
  * them to the configured spelling, which is the one in the Redis key. Errors
  * "FILE:LINE: alerts[INDEX].window: 10m is not one of aggregation.windows".
- * Z-score baselines are not windows (see alert.h). windows is borrowed. */
+ * Z-score baselines are not windows (see alert.h) but spans of buckets, so
+ * they may be no longer than retention_ms. windows is borrowed. */
 int rules_bind_windows(struct rules *rs, const struct config_window *windows,
-                       size_t n_windows, char *errstr, size_t errstr_size);
+                       size_t n_windows, int64_t retention_ms, char *errstr,
+                       size_t errstr_size);
 
 /* Appends r, taking what it owns (r is zeroed). Returns 0, or -1 on out of
  * memory with r untouched. The loader's way in; tests may build rules so. */

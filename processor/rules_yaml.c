@@ -536,7 +536,8 @@ static const struct rule_key rule_keys[N_KEYS] = {
                   "metrics, not allowed for live gauges"},
     [K_BASELINE] = {"baseline", parse_span, 1,
                     "trailing span to compare with (ratio and z-score "
-                    "conditions), longer than window"},
+                    "conditions), longer than window; a z-score's at most "
+                    "aggregation.retention"},
     [K_RESOLVE] = {"resolve", parse_resolve, 0,
                    "hysteresis: a firing alert clears only once its value is "
                    "no longer beyond this line (same unit as the condition)"},

@@ -779,7 +779,8 @@ static void test_bind_windows_finds_windows_by_length(void **state)
                                "    above: 10\n",
                                path, sizeof(path), err, sizeof(err)),
                      0);
-    if (rules_bind_windows(rs, windows, 3, err, sizeof(err)) != 0) {
+    if (rules_bind_windows(rs, windows, 3, 48 * 3600000LL, err, sizeof(err)) !=
+        0) {
         fail_msg("bind failed: %s", err);
     }
     assert_string_equal(rs->v[0].window, "1h");
@@ -803,6 +804,11 @@ static void test_bind_windows_errors_name_file_line_and_key(void **state)
          "    above: 1\n  - name: b\n    metric: csat_mean\n    window: 1h\n"
          "    baseline: 2d\n    below_baseline: 0.5\n",
          "9: alerts[1].baseline: 2d is not one of aggregation.windows"},
+        /* a z-score reads the baseline's buckets: 72h of them are not kept */
+        {"alerts:\n  - name: z\n    metric: events\n    window: 1h\n"
+         "    baseline: 72h\n    above_zscore: 3\n",
+         "5: alerts[0].baseline: 72h is longer than aggregation.retention "
+         "(the buckets it reads are gone by then)"},
     };
 
     (void)state;
@@ -812,8 +818,9 @@ static void test_bind_windows_errors_name_file_line_and_key(void **state)
         assert_int_equal(load_text(rs, "bind.yaml", cases[i].yaml, path,
                                    sizeof(path), err, sizeof(err)),
                          0);
-        assert_int_equal(rules_bind_windows(rs, windows, 3, err, sizeof(err)),
-                         -1);
+        assert_int_equal(
+            rules_bind_windows(rs, windows, 3, 48 * 3600000LL, err, sizeof(err)),
+            -1);
         snprintf(want, sizeof(want), "%s:%s", path, cases[i].error);
         assert_string_equal(err, want);
         rules_destroy(rs);
