@@ -238,8 +238,10 @@ static int set_value(struct config *cfg, const struct conf_key *k,
                    ? -1
                    : 0;
     case CT_DURATION:
-        *why = "expected a duration like 500ms, 30s, 5m, 4h, 2d";
-        if (tstamp_parse_duration(value, &ms) < 0 || ms <= 0) {
+        *why = "expected a duration like 500ms, 30s, 5m, 4h, 2d, at most "
+               "3650d";
+        if (tstamp_parse_duration(value, &ms) < 0 || ms <= 0 ||
+            ms > CONFIG_DURATION_MAX) {
             return -1;
         }
         *(int64_t *)f = ms;
@@ -256,10 +258,12 @@ static int set_value(struct config *cfg, const struct conf_key *k,
         cfg->n_topics++;
         return 0;
     case CT_WINDOWS:
-        *why = "expected a duration like 5m, 1h, 24h (at most 8 windows)";
+        *why = "expected a duration like 5m, 1h, 24h, at most 3650d (at most "
+               "8 windows)";
         if (cfg->n_windows == CONFIG_MAX_WINDOWS ||
             strlen(value) >= sizeof(cfg->windows[0].name) ||
-            tstamp_parse_duration(value, &ms) < 0 || ms <= 0) {
+            tstamp_parse_duration(value, &ms) < 0 || ms <= 0 ||
+            ms > CONFIG_DURATION_MAX) {
             return -1;
         }
         strcpy(cfg->windows[cfg->n_windows].name, value);
@@ -296,8 +300,9 @@ static int set_value(struct config *cfg, const struct conf_key *k,
         *why = "alert rules are a YAML sequence";
         return -1;
     case CT_TARGETS:
-        *why = "expected a duration like 20s, 15m, 4h";
-        if (tstamp_parse_duration(value, &ms) < 0 || ms <= 0) {
+        *why = "expected a duration like 20s, 15m, 4h, at most 3650d";
+        if (tstamp_parse_duration(value, &ms) < 0 || ms <= 0 ||
+            ms > CONFIG_DURATION_MAX) {
             return -1;
         }
         if (strcmp(sub, "default") == 0) {

@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The longest duration any key takes (3650d): longer ones are surely
+ * mistakes, and sums and multiples of them must not overflow. */
+#define CONFIG_DURATION_MAX (INT64_C(3650) * 86400000)
 #define CONFIG_MAX_WINDOWS 8
 #define CONFIG_MAX_TOPICS 16
 #define CONFIG_MAX_PROPS 64

@@ -91,10 +91,12 @@ static int get_duration(struct rload *ld, yaml_node_t *v, bool zero_ok,
     const char *s = scalar(v);
 
     if (s == NULL || tstamp_parse_duration(s, ms) < 0 ||
-        (*ms == 0 && !zero_ok)) {
+        (*ms == 0 && !zero_ok) || *ms > CONFIG_DURATION_MAX) {
         return bad_value(ld, v,
-                         zero_ok ? "expected a duration like 0s, 30s, 5m, 1h"
-                                 : "expected a duration like 30s, 5m, 1h, 24h");
+                         zero_ok ? "expected a duration like 0s, 30s, 5m, 1h, "
+                                   "at most 3650d"
+                                 : "expected a duration like 30s, 5m, 1h, 24h, "
+                                   "at most 3650d");
     }
     return 0;
 }

@@ -691,6 +691,30 @@ static void test_check_cell_keys_fit_tenants_rows_and_buckets(void **state)
     config_release(&cfg);
 }
 
+/* Durations stop at 3650d: longer ones are mistakes, and multiples of them
+ * (resend intervals, deadlines) must not overflow. */
+static void test_durations_are_at_most_3650_days(void **state)
+{
+    struct config cfg;
+    char path[512], err[512];
+
+    (void)state;
+    assert_int_equal(load_text(&cfg, "d3650.yaml",
+                               "redis:\n  timeout: 3650d\n", path,
+                               sizeof(path), err, sizeof(err)),
+                     0);
+    assert_true(cfg.redis_timeout_ms == INT64_C(3650) * 86400000);
+    config_release(&cfg);
+    assert_int_equal(load_text(&cfg, "d3651.yaml",
+                               "alert_outputs:\n  resend_interval: 3650d1ms\n",
+                               path, sizeof(path), err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, ":2: alert_outputs.resend_interval: "
+                                "expected a duration like 500ms, 30s, 5m, 4h, "
+                                "2d, at most 3650d"));
+    config_release(&cfg);
+}
+
 static void test_check_prefix_must_be_a_plain_word(void **state)
 {
     static const char *const bad[] = {"tp:x", ":", "a{b", ""};
@@ -975,6 +999,7 @@ int main(void)
             test_check_retention_covers_longest_window_plus_bucket),
         cmocka_unit_test(test_check_leaf_rows_fit_a_correlation_record),
         cmocka_unit_test(test_check_cell_keys_fit_tenants_rows_and_buckets),
+        cmocka_unit_test(test_durations_are_at_most_3650_days),
         cmocka_unit_test(test_check_prefix_must_be_a_plain_word),
         cmocka_unit_test(test_check_needs_a_topic),
         cmocka_unit_test(test_defaults_text_loads_back_to_the_same_config),
