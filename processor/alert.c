@@ -226,8 +226,7 @@ void alert_rule_needs(const struct rule *r, struct alert_needs *out)
     out->count[1] = r->metric->count[1];
     if (rules_kind_baseline(r->kind)) {
         out->baseline = r->baseline;
-        out->baseline_value =
-            !(r->kind == RULE_ABOVE_ZSCORE || r->kind == RULE_BELOW_ZSCORE);
+        out->baseline_value = !rules_kind_zscore(r->kind);
         out->baseline_stats = !out->baseline_value;
         out->slice_ms = out->baseline_stats ? r->window_ms : 0;
     }

@@ -99,10 +99,15 @@ bool rules_kind_above(enum rule_kind kind)
            kind == RULE_ABOVE_ZSCORE || kind == RULE_NO_DATA;
 }
 
+bool rules_kind_zscore(enum rule_kind kind)
+{
+    return kind == RULE_ABOVE_ZSCORE || kind == RULE_BELOW_ZSCORE;
+}
+
 bool rules_kind_baseline(enum rule_kind kind)
 {
     return kind == RULE_ABOVE_BASELINE || kind == RULE_BELOW_BASELINE ||
-           kind == RULE_ABOVE_ZSCORE || kind == RULE_BELOW_ZSCORE;
+           rules_kind_zscore(kind);
 }
 
 /* ---- templates ---- */
@@ -292,8 +297,7 @@ int rules_bind_windows(struct rules *rs, const struct config_window *windows,
 {
     for (size_t i = 0; i < rs->n; i++) {
         struct rule *r = &rs->v[i];
-        if ((r->kind == RULE_ABOVE_ZSCORE || r->kind == RULE_BELOW_ZSCORE) &&
-            r->baseline_ms > retention_ms) {
+        if (rules_kind_zscore(r->kind) && r->baseline_ms > retention_ms) {
             snprintf(errstr, errstr_size,
                      "%s:%lu: alerts[%zu].baseline: %s is longer than "
                      "aggregation.retention (the buckets it reads are gone "

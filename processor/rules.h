@@ -178,6 +178,9 @@ const struct rule_metric *rules_metric(const char *name);
  * RULE_ABOVE_ZSCORE, RULE_NO_DATA). */
 bool rules_kind_above(enum rule_kind kind);
 
+/* True for RULE_ABOVE_ZSCORE and RULE_BELOW_ZSCORE. */
+bool rules_kind_zscore(enum rule_kind kind);
+
 /* True for the ratio and z-score kinds, whose alerts carry a baseline. */
 bool rules_kind_baseline(enum rule_kind kind);
 

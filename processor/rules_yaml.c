@@ -12,11 +12,6 @@
     "above, below, above_baseline, below_baseline, above_zscore, "             \
     "below_zscore or no_data_for"
 
-static bool kind_zscore(enum rule_kind kind)
-{
-    return kind == RULE_ABOVE_ZSCORE || kind == RULE_BELOW_ZSCORE;
-}
-
 /* ---- the loader ---- */
 
 /* State of one `alerts:` list being loaded, for error messages. */
@@ -186,7 +181,7 @@ static int parse_kind(struct rload *ld, struct rule *r, yaml_node_t *v, int arg)
     }
     if ((rules_kind_baseline(r->kind)) && r->threshold <= 0) {
         return bad_value(ld, v,
-                         kind_zscore(r->kind)
+                         rules_kind_zscore(r->kind)
                              ? "expected a positive number of standard "
                                "deviations"
                              : "expected a positive factor of the baseline");
@@ -656,7 +651,7 @@ static int check_baseline(struct rload *ld, yaml_node_t *node, struct rule *r)
         return key_error(ld, node, (int)r->kind,
                          "live gauges have no baseline; use above or below");
     }
-    if (!kind_zscore(r->kind) && strcmp(r->metric->name, "nps") == 0) {
+    if (!rules_kind_zscore(r->kind) && strcmp(r->metric->name, "nps") == 0) {
         return key_error(ld, node, (int)r->kind,
                          "a ratio needs a metric that is never negative; nps "
                          "is in [-100, 100] (use above, below or a z-score)");
@@ -668,7 +663,7 @@ static int check_baseline(struct rload *ld, yaml_node_t *node, struct rule *r)
     if (r->baseline_ms <= r->window_ms) {
         return key_error(ld, node, K_BASELINE, "expected longer than window");
     }
-    if (kind_zscore(r->kind) && r->baseline_ms % r->window_ms != 0) {
+    if (rules_kind_zscore(r->kind) && r->baseline_ms % r->window_ms != 0) {
         return key_error(ld, node, K_BASELINE,
                          "expected a multiple of window (z-scores compare "
                          "window-long slices)");
@@ -678,7 +673,7 @@ static int check_baseline(struct rload *ld, yaml_node_t *node, struct rule *r)
 
 static int check_resolve(struct rload *ld, yaml_node_t *node, struct rule *r)
 {
-    bool above = rules_kind_above(r->kind) || kind_zscore(r->kind);
+    bool above = rules_kind_above(r->kind) || rules_kind_zscore(r->kind);
 
     if (!r->has_resolve) {
         return 0;
@@ -691,7 +686,7 @@ static int check_resolve(struct rload *ld, yaml_node_t *node, struct rule *r)
                          above ? "expected a number not above the condition's"
                                : "expected a number not below the condition's");
     }
-    if (kind_zscore(r->kind) && r->resolve < 0) {
+    if (rules_kind_zscore(r->kind) && r->resolve < 0) {
         return key_error(ld, node, K_RESOLVE,
                          "expected a non-negative number of standard "
                          "deviations");
