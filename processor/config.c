@@ -212,6 +212,15 @@ static int parse_int(const char *s, int64_t *out)
     return 0;
 }
 
+/* A positive duration no longer than CONFIG_DURATION_MAX; 0 or -1. */
+static int parse_duration(const char *value, int64_t *ms)
+{
+    return tstamp_parse_duration(value, ms) < 0 || *ms <= 0 ||
+                   *ms > CONFIG_DURATION_MAX
+               ? -1
+               : 0;
+}
+
 /* Sets one list element or map entry, or a scalar. For maps, sub is the map
  * key; for lists and scalars it is NULL. Returns 0 or -1 with a message of
  * what was expected in why. */
@@ -240,8 +249,7 @@ static int set_value(struct config *cfg, const struct conf_key *k,
     case CT_DURATION:
         *why = "expected a duration like 500ms, 30s, 5m, 4h, 2d, at most "
                "3650d";
-        if (tstamp_parse_duration(value, &ms) < 0 || ms <= 0 ||
-            ms > CONFIG_DURATION_MAX) {
+        if (parse_duration(value, &ms) < 0) {
             return -1;
         }
         *(int64_t *)f = ms;
@@ -262,8 +270,7 @@ static int set_value(struct config *cfg, const struct conf_key *k,
                "8 windows)";
         if (cfg->n_windows == CONFIG_MAX_WINDOWS ||
             strlen(value) >= sizeof(cfg->windows[0].name) ||
-            tstamp_parse_duration(value, &ms) < 0 || ms <= 0 ||
-            ms > CONFIG_DURATION_MAX) {
+            parse_duration(value, &ms) < 0) {
             return -1;
         }
         strcpy(cfg->windows[cfg->n_windows].name, value);
@@ -301,8 +308,7 @@ static int set_value(struct config *cfg, const struct conf_key *k,
         return -1;
     case CT_TARGETS:
         *why = "expected a duration like 20s, 15m, 4h, at most 3650d";
-        if (tstamp_parse_duration(value, &ms) < 0 || ms <= 0 ||
-            ms > CONFIG_DURATION_MAX) {
+        if (parse_duration(value, &ms) < 0) {
             return -1;
         }
         if (strcmp(sub, "default") == 0) {
