@@ -163,6 +163,23 @@ static int add_rollups(struct dims *d, int tenant, int row)
     return row;
 }
 
+/* The leaf row of a pair already interned, or -1. */
+static int find_leaf(const struct dims *d, int tenant, uint64_t pair_hash)
+{
+    uint32_t *idx = u64map_get(&d->row_index, row_key(tenant, pair_hash));
+
+    return idx != NULL && d->tenants[tenant].rows[*idx].leaf ? (int)*idx : -1;
+}
+
+/* Interns a new leaf row with its roll-ups; -1 when out of room. */
+static int add_leaf(struct dims *d, int tenant, const char *channel,
+                    const char *queue, uint64_t pair_hash)
+{
+    int row = intern_row(d, tenant, channel, queue, pair_hash, true);
+
+    return row < 0 ? -1 : add_rollups(d, tenant, row);
+}
+
 int dims_pair(struct dims *d, int tenant, const char *channel,
               const char *queue, bool *folded)
 {
@@ -174,12 +191,12 @@ int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
                      const char *queue, uint64_t pair_hash, bool *folded)
 {
     struct tenant *t = &d->tenants[tenant];
-    uint32_t *idx = u64map_get(&d->row_index, row_key(tenant, pair_hash));
-    int row;
+    uint32_t *idx;
+    int row = find_leaf(d, tenant, pair_hash);
 
     *folded = false;
-    if (idx != NULL && t->rows[*idx].leaf) {
-        return (int)*idx;
+    if (row >= 0) {
+        return row;
     }
     if ((int64_t)t->n_leaves >= d->cfg->max_dims_per_tenant) {
         *folded = true;
@@ -192,8 +209,7 @@ int dims_pair_hashed(struct dims *d, int tenant, const char *channel,
             return (int)*idx;
         }
     }
-    row = intern_row(d, tenant, channel, queue, pair_hash, true);
-    return row < 0 ? -1 : add_rollups(d, tenant, row);
+    return add_leaf(d, tenant, channel, queue, pair_hash);
 }
 
 int dims_tenant_restored(struct dims *d, const char *name)
@@ -205,18 +221,16 @@ int dims_pair_restored(struct dims *d, int tenant, const char *channel,
                        const char *queue)
 {
     uint64_t pair_hash = dims_pair_hash(channel, queue);
-    uint32_t *idx = u64map_get(&d->row_index, row_key(tenant, pair_hash));
-    int row;
+    int row = find_leaf(d, tenant, pair_hash);
 
-    if (idx != NULL && d->tenants[tenant].rows[*idx].leaf) {
-        return (int)*idx;
+    if (row >= 0) {
+        return row;
     }
     /* A leaf and up to three roll-ups more must fit a cell's key. */
     if ((int64_t)d->tenants[tenant].n_rows + DIMS_ROLLUPS > AGG_MAX_ROWS) {
         return -1;
     }
-    row = intern_row(d, tenant, channel, queue, pair_hash, true);
-    return row < 0 ? -1 : add_rollups(d, tenant, row);
+    return add_leaf(d, tenant, channel, queue, pair_hash);
 }
 
 int dims_row_id(struct dims *d, int tenant, int dim)
