@@ -55,12 +55,18 @@ static int64_t post_timeout(struct amclient *c)
     return left < 1 ? 1 : left < POST_TIMEOUT_MS ? left : POST_TIMEOUT_MS;
 }
 
+/* Whether shutdown's deadline has passed; called with c->lock held. */
+static bool deadline_passed(const struct amclient *c)
+{
+    return c->stopping && tstamp_mono_ms() >= c->deadline_mono;
+}
+
 static bool past_deadline(struct amclient *c)
 {
     bool past;
 
     pthread_mutex_lock(&c->lock);
-    past = c->stopping && tstamp_mono_ms() >= c->deadline_mono;
+    past = deadline_passed(c);
     pthread_mutex_unlock(&c->lock);
     return past;
 }
@@ -167,8 +173,7 @@ static char *take_head(struct amclient *c)
     while (c->len == 0 && !c->stopping) {
         pthread_cond_wait(&c->wake, &c->lock);
     }
-    if (c->len > 0 &&
-        !(c->stopping && tstamp_mono_ms() >= c->deadline_mono)) {
+    if (c->len > 0 && !deadline_passed(c)) {
         body = c->queue[c->head];
         c->queue[c->head] = NULL;
         c->head = (c->head + 1) % QUEUE_MAX;

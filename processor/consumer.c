@@ -397,7 +397,6 @@ static void flush_end(struct consumer *c, int rc)
 static int flush_begin(struct consumer *c)
 {
     struct store_offset *offs = NULL;
-    size_t n = 0;
     int rc;
 
     if (c->fatal[0] != '\0' || drain_dlq(c) < 0) {
@@ -412,11 +411,12 @@ static int flush_begin(struct consumer *c)
      * moved that partition on. */
     for (size_t i = 0; i < c->n_parts; i++) {
         const struct part_state *ps = &c->parts[i];
-        offs[n].member = ps->member;
-        offs[n].start = ps->recorded;
-        offs[n++].next = ps->next_offset >= 0 ? ps->next_offset : ps->recorded;
+        offs[i].member = ps->member;
+        offs[i].start = ps->recorded;
+        offs[i].next = ps->next_offset >= 0 ? ps->next_offset : ps->recorded;
     }
-    rc = engine_flush_start(c->engine, offs, n, c->group, tstamp_now_ms());
+    rc = engine_flush_start(c->engine, offs, c->n_parts, c->group,
+                            tstamp_now_ms());
     free(offs);
     if (rc >= 0) { /* started, or ENGINE_FLUSH_PENDING */
         c->flush_now = false;

@@ -310,8 +310,7 @@ int engine_flush_start(struct engine *e, const struct store_offset *offsets,
     }
     e->sent_mono = mono;
     if (store_flush_send(e->fstore, e->inflight, e->batch_seq, e->offs,
-                         e->n_offs, group,
-                         now_ms, err, sizeof(err)) < 0) {
+                         e->n_offs, group, now_ms, err, sizeof(err)) < 0) {
         flush_failed(e, err, mono);
         engine_publish_metrics(e);
         return -1;
